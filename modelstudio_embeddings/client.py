@@ -1,0 +1,476 @@
+"""EmbeddingClient: thin sync and async executors over the pure layer.
+
+``embed`` runs a call's steps on a per-client thread pool, ``aembed`` on asyncio with an
+``AsyncOpenAI`` client; both share one in-flight bound, one retry layer and one usage count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import httpx2
+import numpy as np
+import numpy.typing as npt
+import openai
+
+from .config import resolve_config, resolve_dimensions, resolve_model
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ModelStudioError,
+    RateLimitError,
+    translate_status,
+)
+from .execution import Call, Driver, Send, Sleep
+from .limiter import ConcurrencyLimiter
+from .models import DEFAULT_MODEL
+from .planning import Batch, check_lengths, validate_texts
+from .progress import progress_bar
+from .retry import RetryPolicy
+from .usage import Usage, UsageCounter
+from .wire import compatible_body, decode_json, parse_compatible
+
+__all__ = ["EmbeddingClient"]
+
+DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_INITIAL_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 60.0
+
+
+class EmbeddingClient:
+    """Embeds texts with one Model Studio model: ``embed`` (sync) and ``aembed`` (asyncio).
+
+    Row i of the result is the vector of text i. Requests respect the model's row and token
+    limits, run up to ``max_concurrency`` at once across every call on this client, and are
+    retried (alone) only for 429, 5xx, timeouts and connection errors.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        dimensions: int | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        region: str | None = None,
+        workspace_id: str | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_retries: int = RetryPolicy.max_retries,
+        timeout: float = DEFAULT_TIMEOUT,
+        show_progress: bool = False,
+        adaptive_concurrency: bool = True,
+        allow_insecure_http: bool = False,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.spec = resolve_model(model)
+        self.model = self.spec.name
+        self.dimensions = resolve_dimensions(self.spec, dimensions)
+        self._config = resolve_config(
+            api_key=api_key,
+            base_url=base_url,
+            region=region,
+            workspace_id=workspace_id,
+            allow_insecure_http=allow_insecure_http,
+        )
+        if max_concurrency < 1:
+            raise _config_error("max_concurrency must be at least 1")
+        if max_retries < 0:
+            raise _config_error("max_retries must be 0 or more")
+        if timeout <= 0:
+            raise _config_error("timeout must be a positive number of seconds")
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.show_progress = show_progress
+        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self._settings: dict[str, Any] = {
+            "model": model,
+            "dimensions": dimensions,
+            "base_url": base_url,
+            "region": region,
+            "workspace_id": workspace_id,
+            "max_concurrency": max_concurrency,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "show_progress": show_progress,
+            "adaptive_concurrency": adaptive_concurrency,
+            "allow_insecure_http": allow_insecure_http,
+            "retry_policy": retry_policy,
+        }
+        self._limiter = ConcurrencyLimiter(
+            max_concurrency,
+            initial=min(max_concurrency, DEFAULT_INITIAL_CONCURRENCY),
+            adaptive=adaptive_concurrency,
+        )
+        self._usage = UsageCounter(self.spec)
+        self._rows_per_request = self.spec.rows_per_request
+        self._lock = threading.Lock()
+        self._sync_client: openai.OpenAI | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, openai.AsyncOpenAI
+        ] = weakref.WeakKeyDictionary()
+
+    # --- public ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The compatible-mode endpoint requests go to."""
+        return self._config.compatible_url
+
+    @property
+    def usage(self) -> Usage:
+        """What this client has done so far: requests, retries, rows, tokens, estimated cost."""
+        return self._usage.snapshot()
+
+    @property
+    def rows_per_request(self) -> int:
+        """The row limit in force: the model table's, or a lower one the service announced."""
+        return self._rows_per_request
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests this client has had in flight at once."""
+        return self._limiter.peak_in_flight
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        show_progress: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """Embed ``texts``; an array of shape ``(len(texts), dimensions)``, row i for text i.
+
+        ``deadline`` bounds the whole call in seconds; ``progress`` is called with the number
+        of rows each finished request embedded.
+        """
+        rows = self._prepare(texts)
+        if not rows:
+            return np.empty((0, self.dimensions), dtype=np.float32)
+        with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
+            call = self._new_call(rows, _chain(bar, progress), deadline)
+            workers = min(self.max_concurrency, call.batches_pending)
+            if workers == 1:
+                self._run_sync(call)
+            else:
+                pool = self._thread_pool()
+                futures: list[Future[None]] = [
+                    pool.submit(self._run_sync, call) for _ in range(workers)
+                ]
+                try:
+                    wait(futures)
+                except BaseException:
+                    call.stop()
+                    raise
+                for future in futures:
+                    future.result()
+        return call.result()
+
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        show_progress: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """The same as ``embed``, natively on asyncio; cancelling it cancels its requests."""
+        rows = self._prepare(texts)
+        if not rows:
+            return np.empty((0, self.dimensions), dtype=np.float32)
+        with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
+            call = self._new_call(rows, _chain(bar, progress), deadline)
+            workers = min(self.max_concurrency, call.batches_pending)
+            tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                call.stop()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        return call.result()
+
+    def close(self) -> None:
+        """Release the thread pool and the sync HTTP connections."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            client, self._sync_client = self._sync_client, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Release the HTTP connections of the running loop's async client, and ``close``."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.pop(loop, None)
+        if client is not None:
+            await client.close()
+        self.close()
+
+    def __enter__(self) -> EmbeddingClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> EmbeddingClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingClient(model={self.model!r}, dimensions={self.dimensions}, "
+            f"base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The key is never pickled: the copy reads DASHSCOPE_API_KEY where it is unpickled.
+        return (_unpickle_client, (dict(self._settings),))
+
+    # --- the pure parts, shared by both executors --------------------------------------------
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        rows = validate_texts(texts)
+        try:
+            check_lengths(rows, self.spec.tokens_per_row, self.model)
+        except ModelStudioError as exc:
+            raise exc._bind(model=self.model, base_url=self.base_url) from None
+        return rows
+
+    def _wants_progress(self, show_progress: bool | None) -> bool:
+        return self.show_progress if show_progress is None else show_progress
+
+    def _new_call(
+        self, rows: list[str], progress: Callable[[int], None] | None, deadline: float | None
+    ) -> Call:
+        return Call(
+            rows,
+            self.dimensions,
+            rows_per_request=lambda: self._rows_per_request,
+            learn_rows_per_request=self._learn_rows_per_request,
+            retry=self.retry_policy,
+            usage=self._usage,
+            progress=progress,
+            deadline=None if deadline is None else time.monotonic() + deadline,
+        )
+
+    def _learn_rows_per_request(self, limit: int) -> None:
+        with self._lock:
+            self._rows_per_request = max(1, min(self._rows_per_request, limit))
+
+    def _request(self, call: Call, batch: Batch) -> dict[str, Any]:
+        """The SDK's keyword arguments for one batch (the compatible body's fields)."""
+        dimensions = self.dimensions if self.spec.accepts_dimensions else None
+        return compatible_body(self.model, call.texts[batch.start : batch.stop], dimensions)
+
+    def _absorb(self, call: Call, batch: Batch, content: bytes) -> None:
+        """Parse one 200 body into the call's rows and count it."""
+        out = call.out[batch.start : batch.stop]
+        try:
+            parsed = parse_compatible(decode_json(content), out)
+        except ModelStudioError as exc:
+            raise exc._bind(
+                model=self.model, base_url=self.base_url, indices=batch.indices
+            ) from None
+        self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
+        self._limiter.record_success()
+
+    def _translate(self, exc: openai.OpenAIError, batch: Batch) -> ModelStudioError:
+        """The library error for what the SDK raised; the one place SDK errors are read."""
+        indices = batch.indices
+        context: dict[str, Any] = {
+            "model": self.model,
+            "base_url": self.base_url,
+            "indices": indices,
+        }
+        if isinstance(exc, openai.APIStatusError):
+            response = exc.response
+            try:
+                body: object = decode_json(response.content)
+            except ModelStudioError:
+                body = response.text
+            error = translate_status(
+                response.status_code,
+                body,
+                headers=response.headers,
+                secret=self._config.api_key,
+                **context,
+            )
+            if isinstance(error, RateLimitError):
+                self._usage.add(throttled=1)
+                self._limiter.record_throttle()
+            return error
+        if isinstance(exc, openai.APITimeoutError):
+            return APITimeoutError(
+                f"No answer from the service within {self.timeout} s.", **context
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return APIConnectionError(
+                f"Could not reach {self.base_url}: {type(cause).__name__}: {cause}".replace(
+                    self._config.api_key, "<redacted>"
+                ),
+                **context,
+            )
+        return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
+
+    # --- the sync executor -------------------------------------------------------------------
+
+    def _run_sync(self, call: Call) -> None:
+        steps = call.drive()
+        outcome: ModelStudioError | None = None
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    outcome = None
+                else:
+                    outcome = self._send_sync(call, step)
+                step = steps.send(outcome)
+        except StopIteration:
+            return
+
+    def _send_sync(self, call: Call, step: Send) -> ModelStudioError | None:
+        client = self._openai_sync()
+        self._limiter.acquire()
+        try:
+            self._usage.add(requests=1)
+            response = client.embeddings.with_raw_response.create(**self._request(call, step.batch))
+            content = response.content
+        except openai.OpenAIError as exc:
+            self._usage.add(failed_requests=1)
+            return self._translate(exc, step.batch)
+        finally:
+            self._limiter.release()
+        try:
+            self._absorb(call, step.batch, content)
+        except ModelStudioError as exc:
+            self._usage.add(failed_requests=1)
+            return exc
+        return None
+
+    def _openai_sync(self) -> openai.OpenAI:
+        with self._lock:
+            if self._sync_client is None:
+                self._sync_client = openai.OpenAI(
+                    api_key=self._config.api_key,
+                    base_url=self.base_url,
+                    max_retries=0,
+                    timeout=self.timeout,
+                    http_client=openai.DefaultHttpxClient(
+                        follow_redirects=False, limits=self._http_limits()
+                    ),
+                )
+            return self._sync_client
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency, thread_name_prefix="modelstudio-embed"
+                )
+            return self._pool
+
+    def _http_limits(self) -> httpx2.Limits:
+        return httpx2.Limits(
+            max_connections=max(self.max_concurrency * 2, 32),
+            max_keepalive_connections=max(self.max_concurrency, 16),
+        )
+
+    # --- the async executor ------------------------------------------------------------------
+
+    async def _run_async(self, call: Call) -> None:
+        steps: Driver = call.drive()
+        outcome: ModelStudioError | None = None
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    outcome = None
+                else:
+                    outcome = await self._send_async(call, step)
+                step = steps.send(outcome)
+        except StopIteration:
+            return
+
+    async def _send_async(self, call: Call, step: Send) -> ModelStudioError | None:
+        client = self._openai_async()
+        await self._limiter.acquire_async()
+        try:
+            self._usage.add(requests=1)
+            response = await client.embeddings.with_raw_response.create(
+                **self._request(call, step.batch)
+            )
+            content = response.content
+        except openai.OpenAIError as exc:
+            self._usage.add(failed_requests=1)
+            return self._translate(exc, step.batch)
+        finally:
+            self._limiter.release()
+        try:
+            self._absorb(call, step.batch, content)
+        except ModelStudioError as exc:
+            self._usage.add(failed_requests=1)
+            return exc
+        return None
+
+    def _openai_async(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self._config.api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout,
+                http_client=openai.DefaultAsyncHttpxClient(
+                    follow_redirects=False, limits=self._http_limits()
+                ),
+            )
+            self._async_clients[loop] = client
+        return client
+
+
+def _chain(
+    first: Callable[[int], None] | None, second: Callable[[int], None] | None
+) -> Callable[[int], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def both(rows: int) -> None:
+        first(rows)
+        second(rows)
+
+    return both
+
+
+def _config_error(message: str) -> ModelStudioError:
+    from .errors import ConfigurationError
+
+    return ConfigurationError(message)
+
+
+def _unpickle_client(settings: dict[str, Any]) -> EmbeddingClient:
+    if not os.environ.get("DASHSCOPE_API_KEY"):
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            "An unpickled EmbeddingClient reads its key from DASHSCOPE_API_KEY (keys are never "
+            "pickled); set it before unpickling."
+        )
+    return EmbeddingClient(**settings)

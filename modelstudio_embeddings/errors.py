@@ -1,0 +1,387 @@
+"""Everything the library raises about the service, and the one table that maps responses to it.
+
+Each class's docstring says when it happens and what to do. ``translate_status`` is the only
+place that knows status codes and service codes; the client calls it at one boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BillingError",
+    "ConfigurationError",
+    "ContentInspectionError",
+    "InputTooLongError",
+    "InvalidInputError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "ModelStudioError",
+    "PartialEmbeddings",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RowLimitError",
+    "ServiceUnavailableError",
+    "translate_status",
+]
+
+
+@dataclass(frozen=True)
+class PartialEmbeddings:
+    """The vectors a failed call did get: ``vectors[k]`` belongs to input row ``indices[k]``."""
+
+    indices: tuple[int, ...]
+    vectors: npt.NDArray[np.float32]
+
+    def as_dict(self) -> dict[int, list[float]]:
+        """Input position -> vector as Python floats, for frameworks that want lists."""
+        return {i: row.tolist() for i, row in zip(self.indices, self.vectors, strict=True)}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ModelStudioError(Exception):
+    """The base of everything this library raises about the service or its configuration."""
+
+    hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        indices: Iterable[int] | None = None,
+        partial: PartialEmbeddings | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.model = model
+        self.base_url = base_url
+        self.indices: tuple[int, ...] | None = None if indices is None else tuple(indices)
+        self.partial = partial
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.hint:
+            parts.append(self.hint)
+        context = [
+            f"{label}={value}"
+            for label, value in (
+                ("status", self.status_code),
+                ("code", self.code),
+                ("model", self.model),
+                ("base_url", self.base_url),
+                ("request_id", self.request_id),
+                ("rows", _short_indices(self.indices)),
+            )
+            if value is not None
+        ]
+        if context:
+            parts.append("[" + ", ".join(context) + "]")
+        return " ".join(parts)
+
+    def _bind(
+        self,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        indices: Iterable[int] | None = None,
+    ) -> ModelStudioError:
+        """Fill in call context that the raising layer did not know; returns self."""
+        self.model = self.model or model
+        self.base_url = self.base_url or base_url
+        if self.indices is None and indices is not None:
+            self.indices = tuple(indices)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._state()))
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "status_code": self.status_code,
+            "code": self.code,
+            "request_id": self.request_id,
+            "model": self.model,
+            "base_url": self.base_url,
+            "indices": self.indices,
+            "partial": self.partial,
+            "retry_after": self.retry_after,
+        }
+
+
+def _rebuild(cls: type[ModelStudioError], message: str, state: dict[str, Any]) -> ModelStudioError:
+    err = cls.__new__(cls)
+    ModelStudioError.__init__(err, message, **state)
+    return err
+
+
+def _short_indices(indices: tuple[int, ...] | None) -> str | None:
+    if indices is None:
+        return None
+    shown = ", ".join(map(str, indices[:10]))
+    more = f", … {len(indices) - 10} more" if len(indices) > 10 else ""
+    return f"[{shown}{more}]"
+
+
+# --- raised before any request -------------------------------------------------------------
+
+
+class ConfigurationError(ModelStudioError, ValueError):
+    """No key, an unknown model or region, or dimensions the model does not offer.
+
+    Raised before any request; the message names what is allowed.
+    """
+
+
+# --- the caller's input --------------------------------------------------------------------
+
+
+class InvalidRequestError(ModelStudioError, ValueError):
+    """A 400 caused by the request itself; fix the input or the settings, do not retry."""
+
+
+class InvalidInputError(InvalidRequestError):
+    """A row that is not a non-empty string (None, a number, a token list); ``indices`` name it."""
+
+
+class InputTooLongError(InvalidRequestError):
+    """A row over the model's tokens-per-row limit, or empty; ``indices`` name the rows.
+
+    Split long documents into chunks before embedding, or pass ``on_too_long="truncate"``.
+    """
+
+
+class ContentInspectionError(InvalidRequestError):
+    """The service's content moderation refused rows; ``indices`` are every offending row.
+
+    The vectors of all other rows are on ``partial``: drop the offending rows and keep those,
+    without paying for them twice.
+    """
+
+    hint = "Drop or rewrite these rows; the other rows' vectors are on .partial."
+
+
+class RowLimitError(InvalidRequestError):
+    """The service said a request may hold at most ``limit`` rows (the limit has changed before).
+
+    The client re-splits and remembers the limit on its own; you see this only if that fails.
+    """
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+    def _state(self) -> dict[str, Any]:
+        return super()._state()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_row_limit, (self.message, self.limit, self._state()))
+
+
+def _rebuild_row_limit(message: str, limit: int, state: dict[str, Any]) -> RowLimitError:
+    return RowLimitError(message, limit=limit, **state)
+
+
+# --- account and access --------------------------------------------------------------------
+
+
+class AuthenticationError(ModelStudioError):
+    """401: the key is wrong, or belongs to another region or workspace than the host used.
+
+    API keys are region-specific: a Singapore key fails against the Beijing host.
+    """
+
+    hint = (
+        "API keys are region-specific: check that the key was created in the region of this "
+        "host (set region= or base_url=), and that a workspace host gets that workspace's key."
+    )
+
+
+class PermissionDeniedError(ModelStudioError):
+    """403: the service or model is not activated for this account, or the free tier is spent."""
+
+    hint = (
+        "Activate Model Studio and this model in the console, check the workspace's model "
+        "permissions, or turn off 'free tier only' if the free quota is spent."
+    )
+
+
+class ModelNotFoundError(ModelStudioError):
+    """404: the model name is wrong, or the model is not offered in this region."""
+
+    hint = "Check the model name and that this region offers it (v1/v2 are Beijing only)."
+
+
+class BillingError(ModelStudioError):
+    """The account is overdue (Arrearage): top up in the console; retrying will not help."""
+
+    hint = "The account is overdue: top up in the Alibaba Cloud console, then try again."
+
+
+# --- transient (retried first, raised when retries are exhausted) --------------------------
+
+
+class RateLimitError(ModelStudioError):
+    """429 after every retry: requests or tokens per minute exceeded for the whole account.
+
+    Limits are per model per root account, shared by every key. Lower ``max_concurrency``,
+    or spread the work over time; ``partial`` holds the rows done so far.
+    """
+
+    hint = "Rate limits are per model per account and usually clear within a minute."
+
+
+class ServiceUnavailableError(ModelStudioError):
+    """5xx after every retry: the service failed or had no capacity; try again later."""
+
+
+class APIConnectionError(ModelStudioError):
+    """The request did not reach the service or got no answer, after every retry."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out after every retry; raise ``timeout`` or lower ``max_concurrency``."""
+
+
+class ResponseValidationError(ModelStudioError):
+    """The service answered, but not with exactly one finite vector of the right width per row."""
+
+
+# --- the one translation table -------------------------------------------------------------
+
+_BATCH_LIMIT = re.compile(r"should not be larger than (\d+)")
+_PREFIX = re.compile(r"^<\d{3}>\s*[\w.]+:\s*")
+_DETAILS = re.compile(r"\s*For details, see:\s*\S+\s*$")
+
+# (status, service code) -> class. A code of None is the status's fallback.
+_BY_STATUS_AND_CODE: Mapping[tuple[int, str | None], type[ModelStudioError]] = {
+    (400, "data_inspection_failed"): ContentInspectionError,
+    (400, "DataInspectionFailed"): ContentInspectionError,
+    (400, "Arrearage"): BillingError,
+    (400, None): InvalidRequestError,
+    (401, None): AuthenticationError,
+    (403, None): PermissionDeniedError,
+    (404, None): ModelNotFoundError,
+    (408, None): APITimeoutError,
+    (429, None): RateLimitError,
+}
+
+
+def _class_for(status: int, code: str | None, message: str) -> type[ModelStudioError]:
+    if (status, code) in _BY_STATUS_AND_CODE:
+        return _BY_STATUS_AND_CODE[(status, code)]
+    if status == 400 and "Range of input length" in message:
+        return InputTooLongError
+    if status == 400 and "inappropriate content" in message:
+        return ContentInspectionError
+    if status in {400, 401, 403, 404, 408, 429}:
+        return _BY_STATUS_AND_CODE[(status, None)]
+    if status >= 500:
+        return ServiceUnavailableError
+    return ModelStudioError
+
+
+def _fields(body: object) -> tuple[str | None, str, str | None]:
+    """(code, message, request_id) from the compatible envelope or the native flat body."""
+    if not isinstance(body, Mapping):
+        text = body if isinstance(body, str) else ""
+        return None, text.strip()[:300], None
+    inner = body.get("error")
+    source: Mapping[str, Any] = inner if isinstance(inner, Mapping) else body
+    code = source.get("code") or source.get("type")
+    message = source.get("message")
+    request_id = body.get("request_id") or body.get("id")
+    return (
+        str(code) if code is not None else None,
+        str(message) if message is not None else "",
+        str(request_id) if request_id is not None else None,
+    )
+
+
+def clean_message(message: str) -> str:
+    """The service's message without its ``<400> Code:`` prefix and documentation link."""
+    return _DETAILS.sub("", _PREFIX.sub("", message)).strip()
+
+
+def translate_status(
+    status: int,
+    body: object,
+    *,
+    headers: Mapping[str, str] | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    indices: Iterable[int] | None = None,
+    secret: str | None = None,
+) -> ModelStudioError:
+    """The most specific library error for one HTTP error response from the service."""
+    code, raw_message, request_id = _fields(body)
+    headers = headers or {}
+    request_id = request_id or headers.get("x-request-id") or headers.get("x-dashscope-request-id")
+    message = clean_message(raw_message) or f"HTTP {status} from the service"
+    if secret:
+        message = message.replace(secret, "<redacted>")
+    cls = _class_for(status, code, raw_message)
+    if cls is AuthenticationError and base_url:
+        message = f"{message} (host: {host_of(base_url)})"
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "code": code,
+        "request_id": request_id,
+        "model": model,
+        "base_url": base_url,
+        "indices": indices,
+        "retry_after": parse_retry_after(headers.get("retry-after")),
+    }
+    if cls is InvalidRequestError:
+        limit = _BATCH_LIMIT.search(raw_message)
+        if limit:
+            return RowLimitError(message, limit=int(limit.group(1)), **kwargs)
+    return cls(message, **kwargs)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def host_of(url: str) -> str:
+    """The host part of a URL, for messages."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url

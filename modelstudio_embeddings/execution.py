@@ -1,0 +1,216 @@
+"""One embedding call as a state machine (sans-I/O): which request to send next, what to do
+with each outcome, and the final result.
+
+The sync and async executors in ``client.py`` only carry out the steps this yields (send a
+batch, sleep), so batching, retries, re-splitting and row isolation are written once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import (
+    APITimeoutError,
+    ContentInspectionError,
+    InputTooLongError,
+    ModelStudioError,
+    PartialEmbeddings,
+    RowLimitError,
+)
+from .planning import Batch, plan_batches, split_batch
+from .retry import RetryPolicy
+from .usage import UsageCounter
+
+__all__ = ["Call", "Send", "Sleep", "Step"]
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``batch`` as one request and report back None (success) or the error."""
+
+    batch: Batch
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` before the next step (back-off between attempts)."""
+
+    seconds: float
+
+
+Step = Send | Sleep
+Driver = Generator[Step, ModelStudioError | None, None]
+
+# Errors that one bad row causes for its whole request: isolate the row by halving.
+_ROW_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
+
+
+class Call:
+    """The state of one ``embed`` call: the output, what is done, what failed and why."""
+
+    def __init__(
+        self,
+        texts: list[str],
+        width: int,
+        *,
+        rows_per_request: Callable[[], int],
+        learn_rows_per_request: Callable[[int], None],
+        retry: RetryPolicy,
+        usage: UsageCounter,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.texts = texts
+        self.out: npt.NDArray[np.float32] = np.empty((len(texts), width), dtype=np.float32)
+        self._done = np.zeros(len(texts), dtype=bool)
+        self._pending: deque[Batch] = deque(plan_batches(len(texts), rows_per_request()))
+        self._rows_per_request = rows_per_request
+        self._learn = learn_rows_per_request
+        self._retry = retry
+        self._usage = usage
+        self._progress = progress
+        self._deadline = deadline
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._flagged: dict[type[ModelStudioError], list[tuple[int, ModelStudioError]]] = {}
+        self._fatal: ModelStudioError | None = None
+        self._stopped = False
+
+    @property
+    def batches_pending(self) -> int:
+        return len(self._pending)
+
+    def stop(self) -> None:
+        """Start no further requests (the caller was cancelled or interrupted)."""
+        self._stopped = True
+
+    # --- the driver: one per worker ------------------------------------------------------
+
+    def drive(self) -> Driver:
+        """Steps for one worker until no batch is left; each Send is answered by its outcome."""
+        while (batch := self._next_batch()) is not None:
+            stack = [batch]
+            while stack and not self._stopped:
+                current = stack.pop()
+                retries = 0
+                while True:
+                    if self._past_deadline():
+                        self._fail(self._deadline_error(current))
+                        return
+                    error = yield Send(current)
+                    if error is None:
+                        self._succeeded(current)
+                        break
+                    pieces = self._pieces_after(current, error)
+                    if pieces is not None:
+                        stack.extend(reversed(pieces))
+                        break
+                    delay = self._retry.delay(retries, error, self._rng)
+                    if delay is None or self._sleep_crosses_deadline(delay):
+                        self._fail(error)
+                        return
+                    retries += 1
+                    self._usage.add(retries=1)
+                    yield Sleep(delay)
+
+    def _next_batch(self) -> Batch | None:
+        with self._lock:
+            if self._stopped or self._fatal is not None or not self._pending:
+                return None
+            batch = self._pending.popleft()
+            limit = self._rows_per_request()
+            if batch.rows > limit:
+                first, *rest = split_batch(batch, limit)
+                self._pending.extendleft(reversed(rest))
+                batch = first
+            return batch
+
+    def _succeeded(self, batch: Batch) -> None:
+        self._done[batch.start : batch.stop] = True
+        if self._progress is not None:
+            self._progress(batch.rows)
+
+    def _pieces_after(self, batch: Batch, error: ModelStudioError) -> list[Batch] | None:
+        """Smaller requests that can still succeed after ``error``, or None if there are none."""
+        if isinstance(error, RowLimitError) and 0 < error.limit < batch.rows:
+            self._learn(error.limit)
+            return split_batch(batch, error.limit)
+        if isinstance(error, _ROW_ERRORS):
+            if batch.rows > 1:
+                return split_batch(batch)
+            with self._lock:
+                self._flagged.setdefault(type(error), []).append((batch.start, error))
+            return []
+        return None
+
+    def _fail(self, error: ModelStudioError) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _sleep_crosses_deadline(self, delay: float) -> bool:
+        return self._deadline is not None and time.monotonic() + delay >= self._deadline
+
+    def _deadline_error(self, batch: Batch) -> ModelStudioError:
+        return APITimeoutError(
+            "The call's deadline passed before every row was embedded.",
+            indices=batch.indices,
+        )
+
+    # --- the result ------------------------------------------------------------------------
+
+    def partial(self) -> PartialEmbeddings:
+        """The rows that did succeed, for an exception to carry."""
+        indices = np.flatnonzero(self._done)
+        return PartialEmbeddings(indices=tuple(int(i) for i in indices), vectors=self.out[indices])
+
+    def result(self) -> npt.NDArray[np.float32]:
+        """Every row's vector, or the failure with what did succeed on ``.partial``."""
+        if self._fatal is not None:
+            self._fatal.partial = self.partial()
+            raise self._fatal
+        for kind in _ROW_ERRORS:
+            flagged = sorted(self._flagged.get(kind, []), key=lambda pair: pair[0])
+            if flagged:
+                raise self._row_error(kind, flagged)
+        if self._stopped or not self._done.all():
+            raise ModelStudioError(
+                "The call stopped before every row was embedded.",
+                indices=np.flatnonzero(~self._done).tolist(),
+                partial=self.partial(),
+            )
+        return self.out
+
+    def _row_error(
+        self, kind: type[ModelStudioError], flagged: list[tuple[int, ModelStudioError]]
+    ) -> ModelStudioError:
+        indices = [i for i, _ in flagged]
+        first = flagged[0][1]
+        what = (
+            "content moderation refused"
+            if kind is ContentInspectionError
+            else "the service found too long or empty"
+        )
+        return kind(
+            f"{first.message} ({what} {len(indices)} of {len(self.texts)} rows; "
+            "every other row was embedded).",
+            status_code=first.status_code,
+            code=first.code,
+            request_id=first.request_id,
+            model=first.model,
+            base_url=first.base_url,
+            indices=indices,
+            partial=self.partial(),
+        )

@@ -1,0 +1,94 @@
+"""The model table: each Model Studio text embedding model's limits, dimensions and prices.
+
+This is the one place these numbers live; the planner, the client, the emulator and the docs
+all read them from here. Figures follow ``shared/design/service-contract.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the service allows for one model, and what it costs."""
+
+    name: str
+    dimensions: tuple[int, ...]
+    """Offered output widths, the default first."""
+    rows_per_request: int
+    tokens_per_row: int
+    price_cny_per_1k_tokens: float
+    batch_price_cny_per_1k_tokens: float | None
+    regions: frozenset[str]
+    """Regions whose documentation lists the model (workspace hosts may offer more)."""
+    accepts_dimensions: bool
+    """False where the service silently ignores ``dimensions`` (v1, v2)."""
+
+    @property
+    def default_dimensions(self) -> int:
+        return self.dimensions[0]
+
+    def cost_cny(self, tokens: int, *, batch: bool = False) -> float:
+        """Estimated price of ``tokens`` prompt tokens, in CNY."""
+        price = self.price_cny_per_1k_tokens
+        if batch and self.batch_price_cny_per_1k_tokens is not None:
+            price = self.batch_price_cny_per_1k_tokens
+        return tokens / 1000.0 * price
+
+
+_V3_V4_DIMS_TAIL = (768, 512, 256, 128, 64)
+
+MODELS: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            ModelSpec(
+                name="text-embedding-v4",
+                dimensions=(1024, 2048, 1536, *_V3_V4_DIMS_TAIL),
+                rows_per_request=10,
+                tokens_per_row=8192,
+                price_cny_per_1k_tokens=0.0005,
+                batch_price_cny_per_1k_tokens=0.00025,
+                regions=frozenset({"cn-beijing", "ap-southeast-1", "cn-hongkong"}),
+                accepts_dimensions=True,
+            ),
+            ModelSpec(
+                name="text-embedding-v3",
+                dimensions=(1024, *_V3_V4_DIMS_TAIL),
+                rows_per_request=10,
+                tokens_per_row=8192,
+                price_cny_per_1k_tokens=0.0005,
+                batch_price_cny_per_1k_tokens=None,
+                regions=frozenset({"cn-beijing", "ap-southeast-1"}),
+                accepts_dimensions=True,
+            ),
+            ModelSpec(
+                name="text-embedding-v2",
+                dimensions=(1536,),
+                rows_per_request=25,
+                tokens_per_row=2048,
+                price_cny_per_1k_tokens=0.0007,
+                batch_price_cny_per_1k_tokens=0.00035,
+                regions=frozenset({"cn-beijing"}),
+                accepts_dimensions=False,
+            ),
+            ModelSpec(
+                name="text-embedding-v1",
+                dimensions=(1536,),
+                rows_per_request=25,
+                tokens_per_row=2048,
+                price_cny_per_1k_tokens=0.0007,
+                batch_price_cny_per_1k_tokens=None,
+                regions=frozenset({"cn-beijing"}),
+                accepts_dimensions=False,
+            ),
+        )
+    }
+)
+
+DEFAULT_MODEL = "text-embedding-v4"

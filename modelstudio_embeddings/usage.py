@@ -1,0 +1,82 @@
+"""What a client has done: requests, retries, rows, tokens and estimated cost."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+
+from .models import ModelSpec
+
+__all__ = ["Usage", "UsageCounter"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A snapshot of a client's work; subtract two snapshots for the work in between."""
+
+    model: str
+    requests: int = 0
+    """Requests sent, retries and re-splits included."""
+    failed_requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    """Responses that were 429."""
+    rows: int = 0
+    """Rows embedded successfully."""
+    prompt_tokens: int = 0
+    """Tokens the service billed (its ``usage.prompt_tokens``)."""
+    cost_cny: float = 0.0
+    """Estimated price of ``prompt_tokens`` at the model's list price, in CNY."""
+
+    def __sub__(self, other: Usage) -> Usage:
+        values = {
+            f.name: getattr(self, f.name) - getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "model"
+        }
+        return Usage(model=self.model, **values)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.requests} requests ({self.retries} retries, {self.throttled} throttled), "
+            f"{self.rows} rows, {self.prompt_tokens} tokens, ~{self.cost_cny:.6f} CNY"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{label}</th><td>{value}</td></tr>"
+            for label, value in (
+                ("model", self.model),
+                ("requests", self.requests),
+                ("retries", self.retries),
+                ("throttled (429)", self.throttled),
+                ("failed requests", self.failed_requests),
+                ("rows embedded", self.rows),
+                ("prompt tokens", self.prompt_tokens),
+                ("estimated cost", f"{self.cost_cny:.6f} CNY"),
+            )
+        )
+        return f"<table>{rows}</table>"
+
+
+class UsageCounter:
+    """Thread-safe running totals behind ``EmbeddingClient.usage``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._counts = {f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny"}}
+
+    def add(self, **increments: int) -> None:
+        with self._lock:
+            for name, value in increments.items():
+                self._counts[name] += value
+
+    def snapshot(self) -> Usage:
+        with self._lock:
+            counts = dict(self._counts)
+        return Usage(
+            model=self._spec.name,
+            cost_cny=self._spec.cost_cny(counts["prompt_tokens"]),
+            **counts,
+        )
