@@ -31,9 +31,10 @@ from .errors import (
 from .execution import Call, Driver, Send, Sleep
 from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL
-from .planning import Batch, check_lengths, validate_texts
+from .planning import Batch, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
 from .retry import RetryPolicy
+from .tokens import LazyCounter
 from .usage import Usage, UsageCounter
 from .wire import compatible_body, decode_json, parse_compatible
 
@@ -42,6 +43,7 @@ __all__ = ["EmbeddingClient"]
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_INITIAL_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 60.0
+PROTOCOLS = ("compatible",)
 
 
 class EmbeddingClient:
@@ -68,7 +70,19 @@ class EmbeddingClient:
         adaptive_concurrency: bool = True,
         allow_insecure_http: bool = False,
         retry_policy: RetryPolicy | None = None,
+        protocol: str = "compatible",
+        on_too_long: str = "error",
+        tokenizer: str = "auto",
     ) -> None:
+        if protocol not in PROTOCOLS:
+            raise _config_error(
+                f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}."
+            )
+        self.protocol = protocol
+        if on_too_long not in ("error", "truncate"):
+            raise _config_error(f"on_too_long must be 'error' or 'truncate', got {on_too_long!r}.")
+        self.on_too_long = on_too_long
+        self._tokens = LazyCounter(tokenizer)
         self.spec = resolve_model(model)
         self.model = self.spec.name
         self.dimensions = resolve_dimensions(self.spec, dimensions)
@@ -102,6 +116,9 @@ class EmbeddingClient:
             "adaptive_concurrency": adaptive_concurrency,
             "allow_insecure_http": allow_insecure_http,
             "retry_policy": retry_policy,
+            "protocol": protocol,
+            "on_too_long": on_too_long,
+            "tokenizer": tokenizer,
         }
         self._limiter = ConcurrencyLimiter(
             max_concurrency,
@@ -243,11 +260,18 @@ class EmbeddingClient:
     # --- the pure parts, shared by both executors --------------------------------------------
 
     def _prepare(self, texts: Sequence[str]) -> list[str]:
+        """Validated rows, each within the token limit (cut down if ``on_too_long="truncate"``)."""
         rows = validate_texts(texts)
-        try:
-            check_lengths(rows, self.spec.tokens_per_row, self.model)
-        except ModelStudioError as exc:
-            raise exc._bind(model=self.model, base_url=self.base_url) from None
+        limit = self.spec.tokens_per_row
+        too_long = rows_over_limit(rows, limit, self._tokens.count)
+        if not too_long:
+            return rows
+        if self.on_too_long == "error":
+            error = too_long_error(too_long, limit, self.model, exact=self._tokens.exact)
+            raise error._bind(base_url=self.base_url)
+        for i, _ in too_long:
+            rows[i] = self._tokens.truncate(rows[i], limit)
+        self._usage.add(truncated_rows=len(too_long))
         return rows
 
     def _wants_progress(self, show_progress: bool | None) -> bool:

@@ -7,16 +7,26 @@ their rows of the output and order can never be lost.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import InputTooLongError, InvalidInputError
 
-__all__ = ["Batch", "estimate_tokens", "plan_batches", "split_batch", "validate_texts"]
+__all__ = [
+    "PIECES",
+    "Batch",
+    "check_lengths",
+    "estimate_tokens",
+    "plan_batches",
+    "rows_over_limit",
+    "split_batch",
+    "too_long_error",
+    "validate_texts",
+]
 
 # Runs of ASCII letters, single digits, runs of other non-space characters (CJK and the like),
 # and single ASCII punctuation marks.
-_PIECES = re.compile(r"[A-Za-z]+|[0-9]|[^\x00-\x7f\s]+|[!-/:-@\[-`{-~]")
+PIECES = re.compile(r"[A-Za-z]+|[0-9]|[^\x00-\x7f\s]+|[!-/:-@\[-`{-~]")
 
 
 def estimate_tokens(text: str) -> int:
@@ -27,7 +37,7 @@ def estimate_tokens(text: str) -> int:
     numbers into digits), every other non-space character one, punctuation one each.
     """
     tokens = 0
-    for piece in _PIECES.findall(text):
+    for piece in PIECES.findall(text):
         first = piece[0]
         if first.isascii() and first.isalpha():
             tokens += -(-len(piece) // 3)
@@ -65,27 +75,40 @@ def validate_texts(texts: object) -> list[str]:
     return texts_ok
 
 
+def rows_over_limit(
+    texts: Sequence[str], tokens_per_row: int, count: Callable[[str], int] = estimate_tokens
+) -> list[tuple[int, int]]:
+    """``(row, tokens)`` for every row whose count exceeds ``tokens_per_row``."""
+    return [
+        (i, n)
+        for i, text in enumerate(texts)
+        # Byte-level BPE never makes more tokens than UTF-8 bytes (at most 4 a character),
+        # so short rows fit for certain and skip the count.
+        if len(text) * 4 + 1 > tokens_per_row and (n := count(text)) > tokens_per_row
+    ]
+
+
+def too_long_error(
+    too_long: list[tuple[int, int]], tokens_per_row: int, model: str, *, exact: bool
+) -> InputTooLongError:
+    """The error naming every row over the limit, with its size and what to do."""
+    i, n = too_long[0]
+    how = "exact count" if exact else "conservative estimate"
+    advice = "" if exact else ", or install the 'tokenizer' extra for exact counts"
+    return InputTooLongError(
+        f"Row {i} is about {n} tokens ({how}), over {model}'s limit of {tokens_per_row} "
+        f"tokens per row; {len(too_long)} row(s) in all are too long. Split long documents "
+        f"into chunks, pass on_too_long='truncate'{advice}.",
+        indices=[row for row, _ in too_long],
+        model=model,
+    )
+
+
 def check_lengths(texts: Sequence[str], tokens_per_row: int, model: str) -> None:
     """Raise InputTooLongError naming every row whose estimate exceeds the model's limit."""
-    too_long = [(i, n) for i, n in _estimates(texts, tokens_per_row) if n > tokens_per_row]
+    too_long = rows_over_limit(texts, tokens_per_row)
     if too_long:
-        i, n = too_long[0]
-        raise InputTooLongError(
-            f"Row {i} is about {n} tokens (conservative estimate), over {model}'s limit of "
-            f"{tokens_per_row} tokens per row; {len(too_long)} row(s) in all are too long. "
-            "Split long documents into chunks, pass on_too_long='truncate', or install the "
-            "'tokenizer' extra for exact counts.",
-            indices=[i for i, _ in too_long],
-            model=model,
-        )
-
-
-def _estimates(texts: Sequence[str], tokens_per_row: int) -> Iterator[tuple[int, int]]:
-    for i, text in enumerate(texts):
-        # Byte-level BPE never makes more tokens than UTF-8 bytes (at most 4 a character),
-        # so short rows fit for certain and skip the estimate.
-        if len(text) * 4 > tokens_per_row:
-            yield i, estimate_tokens(text)
+        raise too_long_error(too_long, tokens_per_row, model, exact=False)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ class Usage:
     """Responses that were 429."""
     rows: int = 0
     """Rows embedded successfully."""
+    truncated_rows: int = 0
+    """Rows cut down to the model's token limit (``on_too_long="truncate"``)."""
     prompt_tokens: int = 0
     """Tokens the service billed (its ``usage.prompt_tokens``)."""
     cost_cny: float = 0.0
@@ -52,6 +54,7 @@ class Usage:
                 ("throttled (429)", self.throttled),
                 ("failed requests", self.failed_requests),
                 ("rows embedded", self.rows),
+                ("rows truncated", self.truncated_rows),
                 ("prompt tokens", self.prompt_tokens),
                 ("estimated cost", f"{self.cost_cny:.6f} CNY"),
             )

@@ -1,0 +1,116 @@
+"""Response parsing: placed by index, checked for count, width, duplicates and finiteness."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelstudio_embeddings import ResponseValidationError
+from modelstudio_embeddings.wire import compatible_body, decode_json, parse_compatible
+
+
+def payload(vectors: list[list[float]], order: list[int] | None = None) -> dict[str, object]:
+    order = order if order is not None else list(range(len(vectors)))
+    return {
+        "data": [{"embedding": vectors[i], "index": i, "object": "embedding"} for i in order],
+        "usage": {"prompt_tokens": 7, "total_tokens": 7},
+        "id": "abc",
+    }
+
+
+def test_body_always_asks_for_float() -> None:
+    body = compatible_body("text-embedding-v4", ["a"], 512)
+    assert body == {
+        "model": "text-embedding-v4",
+        "input": ["a"],
+        "encoding_format": "float",
+        "dimensions": 512,
+    }
+    assert "dimensions" not in compatible_body("text-embedding-v2", ["a"], None)
+
+
+@given(st.permutations(list(range(6))))
+def test_vectors_are_placed_by_index_whatever_the_order(order: list[int]) -> None:
+    vectors = [[float(i), float(i) + 0.5] for i in range(6)]
+    out = np.empty((6, 2), dtype=np.float32)
+    parsed = parse_compatible(payload(vectors, order), out)
+    assert out.tolist() == vectors
+    assert parsed.prompt_tokens == 7
+
+
+def test_base64_vectors_are_decoded() -> None:
+    raw = np.array([[0.25, -1.5], [3.0, 4.0]], dtype="<f4")
+    data = {
+        "data": [
+            {"embedding": base64.b64encode(raw[i].tobytes()).decode(), "index": i}
+            for i in range(2)
+        ]
+    }
+    out = np.empty((2, 2), dtype=np.float32)
+    parse_compatible(data, out)
+    assert np.array_equal(out, raw)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"data": [{"embedding": [1.0, 2.0], "index": 0}]}, "1 vectors for 2 rows"),
+        (
+            {"data": [{"embedding": [1.0, 2.0], "index": 0}, {"embedding": [1.0, 2.0], "index": 0}]},
+            "came back twice",
+        ),
+        (
+            {"data": [{"embedding": [1.0, 2.0], "index": 0}, {"embedding": [1.0, 2.0], "index": 2}]},
+            "not a row",
+        ),
+        (
+            {"data": [{"embedding": [1.0], "index": 0}, {"embedding": [1.0, 2.0], "index": 1}]},
+            "1 values, expected 2",
+        ),
+        (
+            {"data": [{"embedding": [1.0, "x"], "index": 0}, {"embedding": [1.0, 2.0], "index": 1}]},
+            "not numbers",
+        ),
+        (
+            {"data": [{"embedding": [1.0, None], "index": 0}, {"embedding": [1.0, 2.0], "index": 1}]},
+            "not numbers",
+        ),
+        (
+            {
+                "data": [
+                    {"embedding": [1.0, float("nan")], "index": 0},
+                    {"embedding": [1.0, 2.0], "index": 1},
+                ]
+            },
+            "non-finite",
+        ),
+        ({"data": "nope"}, "no 'data' list"),
+        ([], "expected a JSON object"),
+        ({"data": [{"embedding": "@@@", "index": 0}, {"embedding": [1, 2], "index": 1}]}, "base64"),
+        ({"data": [{"embedding": [1, 2], "index": True}, {"embedding": [1, 2], "index": 1}]}, "index"),
+    ],
+)
+def test_unusable_responses_raise_response_validation_error(data: object, fragment: str) -> None:
+    with pytest.raises(ResponseValidationError, match=fragment):
+        parse_compatible(data, np.empty((2, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"data": [', b"<html>502 Bad Gateway</html>", b"", b'{"data": [1,]}']
+)
+def test_bodies_that_are_not_json_raise_response_validation_error(content: bytes) -> None:
+    with pytest.raises(ResponseValidationError, match="not JSON"):
+        decode_json(content)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+def test_any_json_value_gives_vectors_or_response_validation_error(value: object) -> None:
+    out = np.empty((2, 3), dtype=np.float32)
+    try:
+        parse_compatible(value, out)
+    except ResponseValidationError:
+        pass
