@@ -36,14 +36,13 @@ from .progress import progress_bar
 from .retry import RetryPolicy
 from .tokens import LazyCounter
 from .usage import Usage, UsageCounter
-from .wire import compatible_body, decode_json, parse_compatible
+from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, decode_json, validate_options
 
 __all__ = ["EmbeddingClient"]
 
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_INITIAL_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 60.0
-PROTOCOLS = ("compatible",)
 
 
 class EmbeddingClient:
@@ -79,6 +78,7 @@ class EmbeddingClient:
                 f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}."
             )
         self.protocol = protocol
+        self._wire = PROTOCOLS[protocol]
         if on_too_long not in ("error", "truncate"):
             raise _config_error(f"on_too_long must be 'error' or 'truncate', got {on_too_long!r}.")
         self.on_too_long = on_too_long
@@ -138,8 +138,17 @@ class EmbeddingClient:
 
     @property
     def base_url(self) -> str:
-        """The compatible-mode endpoint requests go to."""
-        return self._config.compatible_url
+        """The compatible-mode base URL (the host, for the native protocol)."""
+        return self._config.compatible_url if self.protocol == "compatible" else self.host_url
+
+    @property
+    def host_url(self) -> str:
+        """Scheme and host of the service, e.g. ``https://dashscope.aliyuncs.com``."""
+        return self._config.host_url
+
+    @property
+    def _endpoint(self) -> str:
+        return self._config.host_url + self._wire.path
 
     @property
     def usage(self) -> Usage:
@@ -156,28 +165,121 @@ class EmbeddingClient:
         """The most requests this client has had in flight at once."""
         return self._limiter.peak_in_flight
 
+    @property
+    def accepts_text_type(self) -> bool:
+        """Whether ``text_type`` may be sent: the native protocol with v3 or v4."""
+        return self.protocol == "native" and self.spec.text_types
+
+    @property
+    def accepts_instruct(self) -> bool:
+        """Whether ``instruct`` may be sent: the native protocol with v4."""
+        return self.protocol == "native" and self.spec.instruct
+
+    @property
+    def accepts_sparse(self) -> bool:
+        """Whether sparse vectors can be asked for: the native protocol with v3 or v4."""
+        return self.protocol == "native" and self.spec.sparse
+
     def embed(
         self,
         texts: Sequence[str],
         *,
+        text_type: str | None = None,
+        instruct: str | None = None,
         show_progress: bool | None = None,
         progress: Callable[[int], None] | None = None,
         deadline: float | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed ``texts``; an array of shape ``(len(texts), dimensions)``, row i for text i.
 
+        ``text_type`` ("query" or "document") and ``instruct`` need the native protocol.
         ``deadline`` bounds the whole call in seconds; ``progress`` is called with the number
         of rows each finished request embedded.
         """
+        options = self._options(text_type, instruct, "dense")
+        return self._run(texts, options, show_progress, progress, deadline).result()
+
+    async def aembed(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """The same as ``embed``, natively on asyncio; cancelling it cancels its requests."""
+        options = self._options(text_type, instruct, "dense")
+        call = await self._arun(texts, options, show_progress, progress, deadline)
+        return call.result()
+
+    def embed_sparse(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+    ) -> list[SparseEmbedding]:
+        """Sparse vectors only (native protocol, v3/v4), one per text, for keyword-aware search."""
+        options = self._options(text_type, instruct, "sparse")
+        return _sparse_rows(self._run(texts, options, show_progress, None, None))
+
+    async def aembed_sparse(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+    ) -> list[SparseEmbedding]:
+        """The same as ``embed_sparse``, natively on asyncio."""
+        options = self._options(text_type, instruct, "sparse")
+        return _sparse_rows(await self._arun(texts, options, show_progress, None, None))
+
+    def embed_hybrid(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+    ) -> tuple[npt.NDArray[np.float32], list[SparseEmbedding]]:
+        """Dense and sparse vectors from one request per batch (``output_type="dense&sparse"``)."""
+        options = self._options(text_type, instruct, "dense&sparse")
+        call = self._run(texts, options, show_progress, None, None)
+        return call.result(), _sparse_rows(call)
+
+    async def aembed_hybrid(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+    ) -> tuple[npt.NDArray[np.float32], list[SparseEmbedding]]:
+        """The same as ``embed_hybrid``, natively on asyncio."""
+        options = self._options(text_type, instruct, "dense&sparse")
+        call = await self._arun(texts, options, show_progress, None, None)
+        return call.result(), _sparse_rows(call)
+
+    def _run(
+        self,
+        texts: Sequence[str],
+        options: EmbedOptions,
+        show_progress: bool | None,
+        progress: Callable[[int], None] | None,
+        deadline: float | None,
+    ) -> Call:
+        """Carry out one call on the thread pool; the finished Call (result not yet checked)."""
         rows = self._prepare(texts)
-        if not rows:
-            return np.empty((0, self.dimensions), dtype=np.float32)
         with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, _chain(bar, progress), deadline)
+            call = self._new_call(rows, options, _chain(bar, progress), deadline)
             workers = min(self.max_concurrency, call.batches_pending)
             if workers == 1:
                 self._run_sync(call)
-            else:
+            elif workers > 1:
                 pool = self._thread_pool()
                 futures: list[Future[None]] = [
                     pool.submit(self._run_sync, call) for _ in range(workers)
@@ -189,22 +291,20 @@ class EmbeddingClient:
                     raise
                 for future in futures:
                     future.result()
-        return call.result()
+        return call
 
-    async def aembed(
+    async def _arun(
         self,
         texts: Sequence[str],
-        *,
-        show_progress: bool | None = None,
-        progress: Callable[[int], None] | None = None,
-        deadline: float | None = None,
-    ) -> npt.NDArray[np.float32]:
-        """The same as ``embed``, natively on asyncio; cancelling it cancels its requests."""
+        options: EmbedOptions,
+        show_progress: bool | None,
+        progress: Callable[[int], None] | None,
+        deadline: float | None,
+    ) -> Call:
+        """Carry out one call on the running loop; cancelling it cancels its requests."""
         rows = self._prepare(texts)
-        if not rows:
-            return np.empty((0, self.dimensions), dtype=np.float32)
         with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, _chain(bar, progress), deadline)
+            call = self._new_call(rows, options, _chain(bar, progress), deadline)
             workers = min(self.max_concurrency, call.batches_pending)
             tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
             try:
@@ -215,7 +315,7 @@ class EmbeddingClient:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-        return call.result()
+        return call
 
     def close(self) -> None:
         """Release the thread pool and the sync HTTP connections."""
@@ -277,12 +377,22 @@ class EmbeddingClient:
     def _wants_progress(self, show_progress: bool | None) -> bool:
         return self.show_progress if show_progress is None else show_progress
 
+    def _options(self, text_type: str | None, instruct: str | None, output: str) -> EmbedOptions:
+        options = EmbedOptions(text_type=text_type, instruct=instruct, output_type=output)
+        validate_options(self.spec, self.protocol, options)
+        return options
+
     def _new_call(
-        self, rows: list[str], progress: Callable[[int], None] | None, deadline: float | None
+        self,
+        rows: list[str],
+        options: EmbedOptions,
+        progress: Callable[[int], None] | None,
+        deadline: float | None,
     ) -> Call:
         return Call(
             rows,
             self.dimensions,
+            options=options,
             rows_per_request=lambda: self._rows_per_request,
             learn_rows_per_request=self._learn_rows_per_request,
             retry=self.retry_policy,
@@ -296,19 +406,22 @@ class EmbeddingClient:
             self._rows_per_request = max(1, min(self._rows_per_request, limit))
 
     def _request(self, call: Call, batch: Batch) -> dict[str, Any]:
-        """The SDK's keyword arguments for one batch (the compatible body's fields)."""
+        """The JSON body of one batch in this client's protocol."""
         dimensions = self.dimensions if self.spec.accepts_dimensions else None
-        return compatible_body(self.model, call.texts[batch.start : batch.stop], dimensions)
+        texts = call.texts[batch.start : batch.stop]
+        return self._wire.body(self.model, texts, dimensions, call.options)
 
     def _absorb(self, call: Call, batch: Batch, content: bytes) -> None:
         """Parse one 200 body into the call's rows and count it."""
-        out = call.out[batch.start : batch.stop]
+        out = call.out[batch.start : batch.stop] if call.options.dense else None
         try:
-            parsed = parse_compatible(decode_json(content), out)
+            parsed = self._wire.parse(decode_json(content), out, call.options, batch.rows)
         except ModelStudioError as exc:
             raise exc._bind(
                 model=self.model, base_url=self.base_url, indices=batch.indices
             ) from None
+        if call.sparse is not None and parsed.sparse is not None:
+            call.sparse[batch.start : batch.stop] = parsed.sparse
         self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
         self._limiter.record_success()
 
@@ -373,7 +486,9 @@ class EmbeddingClient:
         self._limiter.acquire()
         try:
             self._usage.add(requests=1)
-            response = client.embeddings.with_raw_response.create(**self._request(call, step.batch))
+            response = client.post(
+                self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
+            )
             content = response.content
         except openai.OpenAIError as exc:
             self._usage.add(failed_requests=1)
@@ -437,8 +552,8 @@ class EmbeddingClient:
         await self._limiter.acquire_async()
         try:
             self._usage.add(requests=1)
-            response = await client.embeddings.with_raw_response.create(
-                **self._request(call, step.batch)
+            response = await client.post(
+                self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
             )
             content = response.content
         except openai.OpenAIError as exc:
@@ -498,3 +613,9 @@ def _unpickle_client(settings: dict[str, Any]) -> EmbeddingClient:
             "pickled); set it before unpickling."
         )
     return EmbeddingClient(**settings)
+
+
+def _sparse_rows(call: Call) -> list[SparseEmbedding]:
+    call.result()  # raises if any row failed
+    assert call.sparse is not None
+    return [row for row in call.sparse if row is not None]

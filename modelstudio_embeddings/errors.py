@@ -42,6 +42,8 @@ class PartialEmbeddings:
 
     indices: tuple[int, ...]
     vectors: npt.NDArray[np.float32]
+    sparse: tuple[Any, ...] | None = None
+    """The rows' ``SparseEmbedding``s, in the same order, when sparse output was asked for."""
 
     def as_dict(self) -> dict[int, list[float]]:
         """Input position -> vector as Python floats, for frameworks that want lists."""
@@ -341,6 +343,17 @@ def translate_status(
     message = clean_message(raw_message) or f"HTTP {status} from the service"
     if secret:
         message = message.replace(secret, "<redacted>")
+    if 300 <= status < 400:
+        target = headers.get("location", "another address")
+        return ModelStudioError(
+            f"The host answered {status} with a redirect to {target}; redirects are not "
+            "followed, so the key never reaches a host you did not configure. Set base_url "
+            "to the final address if you trust it.",
+            status_code=status,
+            model=model,
+            base_url=base_url,
+            indices=indices,
+        )
     cls = _class_for(status, code, raw_message)
     if cls is AuthenticationError and base_url:
         message = f"{message} (host: {host_of(base_url)})"

@@ -28,6 +28,7 @@ from .errors import (
 from .planning import Batch, plan_batches, split_batch
 from .retry import RetryPolicy
 from .usage import UsageCounter
+from .wire import EmbedOptions, SparseEmbedding
 
 __all__ = ["Call", "Send", "Sleep", "Step"]
 
@@ -61,6 +62,7 @@ class Call:
         texts: list[str],
         width: int,
         *,
+        options: EmbedOptions | None = None,
         rows_per_request: Callable[[], int],
         learn_rows_per_request: Callable[[int], None],
         retry: RetryPolicy,
@@ -70,7 +72,12 @@ class Call:
         rng: random.Random | None = None,
     ) -> None:
         self.texts = texts
+        self.options = options or EmbedOptions()
+        width = width if self.options.dense else 0
         self.out: npt.NDArray[np.float32] = np.empty((len(texts), width), dtype=np.float32)
+        self.sparse: list[SparseEmbedding | None] | None = (
+            [None] * len(texts) if self.options.sparse else None
+        )
         self._done = np.zeros(len(texts), dtype=bool)
         self._pending: deque[Batch] = deque(plan_batches(len(texts), rows_per_request()))
         self._rows_per_request = rows_per_request

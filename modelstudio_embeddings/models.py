@@ -28,6 +28,12 @@ class ModelSpec:
     """Regions whose documentation lists the model (workspace hosts may offer more)."""
     accepts_dimensions: bool
     """False where the service silently ignores ``dimensions`` (v1, v2)."""
+    text_types: bool = False
+    """Embeds queries and documents differently when told which (native protocol)."""
+    instruct: bool = False
+    """Accepts a task instruction (native protocol)."""
+    sparse: bool = False
+    """Can return sparse vectors for hybrid search (native protocol)."""
 
     @property
     def default_dimensions(self) -> int:
@@ -56,6 +62,9 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 batch_price_cny_per_1k_tokens=0.00025,
                 regions=frozenset({"cn-beijing", "ap-southeast-1", "cn-hongkong"}),
                 accepts_dimensions=True,
+                text_types=True,
+                instruct=True,
+                sparse=True,
             ),
             ModelSpec(
                 name="text-embedding-v3",
@@ -66,6 +75,8 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 batch_price_cny_per_1k_tokens=None,
                 regions=frozenset({"cn-beijing", "ap-southeast-1"}),
                 accepts_dimensions=True,
+                text_types=True,
+                sparse=True,
             ),
             ModelSpec(
                 name="text-embedding-v2",

@@ -47,7 +47,12 @@ CONTRACT_ROWS = [
         "Input data may contain inappropriate content.",
         mse.ContentInspectionError,
     ),
-    (400, "DataInspectionFailed", "Input data may contain inappropriate content.", mse.ContentInspectionError),
+    (
+        400,
+        "DataInspectionFailed",
+        "Input data may contain inappropriate content.",
+        mse.ContentInspectionError,
+    ),
     (
         400,
         "Arrearage",
@@ -60,7 +65,12 @@ CONTRACT_ROWS = [
     (403, "Model.AccessDenied", "Model access denied.", mse.PermissionDeniedError),
     (403, "AllocationQuota.FreeTierOnly", "Free tier used up.", mse.PermissionDeniedError),
     (404, "model_not_found", "Model not exist.", mse.ModelNotFoundError),
-    (429, "limit_requests", "Requests rate limit exceeded, please try again later.", mse.RateLimitError),
+    (
+        429,
+        "limit_requests",
+        "Requests rate limit exceeded, please try again later.",
+        mse.RateLimitError,
+    ),
     (
         429,
         "insufficient_quota",

@@ -46,8 +46,7 @@ def test_base64_vectors_are_decoded() -> None:
     raw = np.array([[0.25, -1.5], [3.0, 4.0]], dtype="<f4")
     data = {
         "data": [
-            {"embedding": base64.b64encode(raw[i].tobytes()).decode(), "index": i}
-            for i in range(2)
+            {"embedding": base64.b64encode(raw[i].tobytes()).decode(), "index": i} for i in range(2)
         ]
     }
     out = np.empty((2, 2), dtype=np.float32)
@@ -60,11 +59,21 @@ def test_base64_vectors_are_decoded() -> None:
     [
         ({"data": [{"embedding": [1.0, 2.0], "index": 0}]}, "1 vectors for 2 rows"),
         (
-            {"data": [{"embedding": [1.0, 2.0], "index": 0}, {"embedding": [1.0, 2.0], "index": 0}]},
+            {
+                "data": [
+                    {"embedding": [1.0, 2.0], "index": 0},
+                    {"embedding": [1.0, 2.0], "index": 0},
+                ]
+            },
             "came back twice",
         ),
         (
-            {"data": [{"embedding": [1.0, 2.0], "index": 0}, {"embedding": [1.0, 2.0], "index": 2}]},
+            {
+                "data": [
+                    {"embedding": [1.0, 2.0], "index": 0},
+                    {"embedding": [1.0, 2.0], "index": 2},
+                ]
+            },
             "not a row",
         ),
         (
@@ -72,11 +81,21 @@ def test_base64_vectors_are_decoded() -> None:
             "1 values, expected 2",
         ),
         (
-            {"data": [{"embedding": [1.0, "x"], "index": 0}, {"embedding": [1.0, 2.0], "index": 1}]},
+            {
+                "data": [
+                    {"embedding": [1.0, "x"], "index": 0},
+                    {"embedding": [1.0, 2.0], "index": 1},
+                ]
+            },
             "not numbers",
         ),
         (
-            {"data": [{"embedding": [1.0, None], "index": 0}, {"embedding": [1.0, 2.0], "index": 1}]},
+            {
+                "data": [
+                    {"embedding": [1.0, None], "index": 0},
+                    {"embedding": [1.0, 2.0], "index": 1},
+                ]
+            },
             "not numbers",
         ),
         (
@@ -91,7 +110,10 @@ def test_base64_vectors_are_decoded() -> None:
         ({"data": "nope"}, "no 'data' list"),
         ([], "expected a JSON object"),
         ({"data": [{"embedding": "@@@", "index": 0}, {"embedding": [1, 2], "index": 1}]}, "base64"),
-        ({"data": [{"embedding": [1, 2], "index": True}, {"embedding": [1, 2], "index": 1}]}, "index"),
+        (
+            {"data": [{"embedding": [1, 2], "index": True}, {"embedding": [1, 2], "index": 1}]},
+            "index",
+        ),
     ],
 )
 def test_unusable_responses_raise_response_validation_error(data: object, fragment: str) -> None:
@@ -107,10 +129,94 @@ def test_bodies_that_are_not_json_raise_response_validation_error(content: bytes
         decode_json(content)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+    )
+)
 def test_any_json_value_gives_vectors_or_response_validation_error(value: object) -> None:
     out = np.empty((2, 3), dtype=np.float32)
     try:
         parse_compatible(value, out)
     except ResponseValidationError:
         pass
+
+
+def test_native_body_uses_dimension_singular_and_parameters() -> None:
+    from modelstudio_embeddings.wire import EmbedOptions, native_body
+
+    body = native_body(
+        "text-embedding-v4",
+        ["q"],
+        256,
+        EmbedOptions(text_type="query", instruct="Find the policy", output_type="dense&sparse"),
+    )
+    assert body == {
+        "model": "text-embedding-v4",
+        "input": {"texts": ["q"]},
+        "parameters": {
+            "output_type": "dense&sparse",
+            "dimension": 256,
+            "text_type": "query",
+            "instruct": "Find the policy",
+        },
+    }
+
+
+def test_native_response_is_placed_by_text_index_with_sparse_rows() -> None:
+    from modelstudio_embeddings.wire import EmbedOptions, parse_native
+
+    payload = {
+        "output": {
+            "embeddings": [
+                {
+                    "embedding": [1.0, 1.0],
+                    "text_index": 1,
+                    "sparse_embedding": [{"index": 9, "value": 0.5, "token": "tea"}],
+                },
+                {"embedding": [0.0, 0.0], "text_index": 0, "sparse_embedding": []},
+            ]
+        },
+        "usage": {"total_tokens": 5},
+        "request_id": "r1",
+    }
+    out = np.empty((2, 2), dtype=np.float32)
+    parsed = parse_native(payload, out, EmbedOptions(output_type="dense&sparse"))
+    assert out.tolist() == [[0.0, 0.0], [1.0, 1.0]]
+    assert parsed.sparse is not None
+    assert parsed.sparse[1].as_dict() == {9: 0.5} and parsed.sparse[1].tokens == ("tea",)
+    assert parsed.prompt_tokens == 5 and parsed.request_id == "r1"
+
+
+@pytest.mark.parametrize(
+    ("model", "protocol", "options", "fragment"),
+    [
+        ("text-embedding-v4", "compatible", {"text_type": "query"}, "protocol='native'"),
+        ("text-embedding-v4", "compatible", {"output_type": "sparse"}, "protocol='native'"),
+        ("text-embedding-v3", "native", {"instruct": "x"}, "text-embedding-v4 do"),
+        ("text-embedding-v2", "native", {"text_type": "query"}, "v3 and v4 do"),
+        ("text-embedding-v1", "native", {"output_type": "dense&sparse"}, "v3 and v4 do"),
+        ("text-embedding-v4", "native", {"text_type": "question"}, "'document' or 'query'"),
+    ],
+)
+def test_options_a_protocol_or_model_does_not_document_are_refused(
+    model: str, protocol: str, options: dict[str, str], fragment: str
+) -> None:
+    from modelstudio_embeddings import MODELS, ConfigurationError
+    from modelstudio_embeddings.wire import EmbedOptions, validate_options
+
+    with pytest.raises(ConfigurationError, match=fragment.replace("(", r"\(")):
+        validate_options(MODELS[model], protocol, EmbedOptions(**options))
+
+
+def test_options_that_are_documented_pass() -> None:
+    from modelstudio_embeddings import MODELS
+    from modelstudio_embeddings.wire import EmbedOptions, validate_options
+
+    validate_options(
+        MODELS["text-embedding-v4"],
+        "native",
+        EmbedOptions(text_type="query", instruct="x", output_type="dense&sparse"),
+    )
+    validate_options(MODELS["text-embedding-v2"], "compatible", EmbedOptions())
