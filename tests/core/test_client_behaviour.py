@@ -68,7 +68,9 @@ def test_empty_input_makes_no_request(emulator: Emulator, make_client: MakeClien
     assert emulator.log == []
 
 
-def test_bad_rows_are_refused_before_any_request(emulator: Emulator, make_client: MakeClient) -> None:
+def test_bad_rows_are_refused_before_any_request(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
     client = make_client()
     with pytest.raises(mse.InvalidInputError, match="Row 1"):
         client.embed(["ok", None])  # type: ignore[list-item]
@@ -184,7 +186,13 @@ def test_a_slow_response_times_out_and_is_retried(
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault.missing_vector, Fault.wrong_width, Fault.malformed_json, Fault.duplicate_index, Fault.nan],
+    [
+        Fault.missing_vector,
+        Fault.wrong_width,
+        Fault.malformed_json,
+        Fault.duplicate_index,
+        Fault.nan,
+    ],
 )
 def test_unusable_responses_raise_response_validation_error_with_partial(
     emulator: Emulator, make_client: MakeClient, fault: Callable[[], Fault]
@@ -210,7 +218,9 @@ def test_usage_counts_requests_retries_tokens_and_cost(
     assert "CNY" in str(usage) and "<table>" in usage._repr_html_()
 
 
-def test_a_pickled_client_keeps_no_key(emulator: Emulator, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pickled_client_keeps_no_key(
+    emulator: Emulator, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pickle
 
     client = make_client(api_key="sk-very-secret-1")
@@ -222,7 +232,9 @@ def test_a_pickled_client_keeps_no_key(emulator: Emulator, make_client: MakeClie
     assert "sk-very-secret-1" not in repr(client)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.integers(1, 60),
     model=st.sampled_from(sorted(MODELS)),

@@ -153,5 +153,7 @@ def test_unknown_model_and_bad_dimensions_fail_before_any_request(emulator: Emul
     with pytest.raises(mse.ConfigurationError, match="text-embedding-v4"):
         EmbeddingClient("text-embedding-v5", api_key="k", base_url=emulator.base_url)
     with pytest.raises(mse.ConfigurationError, match="1536"):
-        EmbeddingClient("text-embedding-v2", dimensions=1024, api_key="k", base_url=emulator.base_url)
+        EmbeddingClient(
+            "text-embedding-v2", dimensions=1024, api_key="k", base_url=emulator.base_url
+        )
     assert emulator.log == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import numpy as np
 import pytest
@@ -137,10 +138,8 @@ def test_bodies_that_are_not_json_raise_response_validation_error(content: bytes
 )
 def test_any_json_value_gives_vectors_or_response_validation_error(value: object) -> None:
     out = np.empty((2, 3), dtype=np.float32)
-    try:
+    with contextlib.suppress(ResponseValidationError):
         parse_compatible(value, out)
-    except ResponseValidationError:
-        pass
 
 
 def test_native_body_uses_dimension_singular_and_parameters() -> None:
