@@ -29,6 +29,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks
+
 emulator: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
 
