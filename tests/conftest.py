@@ -4,6 +4,7 @@ client factory pointed at it with fast back-off so retry tests take milliseconds
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -53,7 +54,8 @@ def make_client(emulator: Emulator) -> Iterator[Callable[..., EmbeddingClient]]:
     def factory(model: str = "text-embedding-v4", **kwargs: Any) -> EmbeddingClient:
         kwargs.setdefault("api_key", emulator.api_key)
         kwargs.setdefault("base_url", emulator.base_url)
-        kwargs.setdefault("retry_policy", FAST_RETRY)
+        retries = kwargs.get("max_retries", FAST_RETRY.max_retries)
+        kwargs.setdefault("retry_policy", replace(FAST_RETRY, max_retries=retries))
         client = EmbeddingClient(model, **kwargs)
         made.append(client)
         return client

@@ -1,0 +1,184 @@
+"""Scripted faults: what the emulator does to the next matching request instead of serving it.
+
+Every fault is one small frozen value; the server looks its ``kind`` up in one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["CONTRACT_ERRORS", "Fault"]
+
+_DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
+_BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
+
+# name -> (status, code, type, message): the rows of the service contract's error table.
+CONTRACT_ERRORS: dict[str, tuple[int, str, str, str]] = {
+    "rate_limited": (
+        429,
+        "limit_requests",
+        "limit_requests",
+        "Requests rate limit exceeded, please try again later.",
+    ),
+    "burst_limited": (
+        429,
+        "limit_requests",
+        "limit_requests",
+        "You have exceeded your current request limit.",
+    ),
+    "quota_exceeded": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    "server_error": (500, "internal_error", "internal_error", "An internal error has occured."),
+    "unavailable": (503, "ModelUnavailable", "ModelUnavailable", "Model is unavailable now."),
+    "arrearage": (
+        400,
+        "Arrearage",
+        "Arrearage",
+        "Access denied, please make sure your account is in good standing." + _DOCS,
+    ),
+    "moderated": (
+        400,
+        "data_inspection_failed",
+        "data_inspection_failed",
+        "Input data may contain inappropriate content." + _DOCS,
+    ),
+    "invalid_api_key": (
+        401,
+        "invalid_api_key",
+        "invalid_request_error",
+        "Incorrect API key provided. " + _DOCS,
+    ),
+    "model_not_found": (404, "model_not_found", "model_not_found", "Model not exist."),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted misbehaviour; ``match`` limits it to a request with a row containing it."""
+
+    kind: str
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    type: str | None = None
+    retry_after: float | None = None
+    seconds: float | None = None
+    limit: int | None = None
+    match: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.code is None else f"{self.kind}:{self.code}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        data = dict(data)
+        kind = data.pop("fault", None) or data.pop("kind")
+        return cls(kind=kind, **data)
+
+    # --- errors in the contract's envelope -------------------------------------------------
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        code: str,
+        message: str,
+        type: str | None = None,
+        retry_after: float | None = None,
+        match: str | None = None,
+    ) -> Fault:
+        return cls("error", status, code, message, type or code, retry_after, match=match)
+
+    @classmethod
+    def _row(cls, name: str, match: str | None, retry_after: float | None = None) -> Fault:
+        status, code, type_, message = CONTRACT_ERRORS[name]
+        return cls(name, status, code, message, type_, retry_after, match=match)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None, match: str | None = None) -> Fault:
+        return cls._row("rate_limited", match, retry_after)
+
+    @classmethod
+    def quota_exceeded(cls, match: str | None = None) -> Fault:
+        return cls._row("quota_exceeded", match)
+
+    @classmethod
+    def server_error(cls, match: str | None = None) -> Fault:
+        return cls._row("server_error", match)
+
+    @classmethod
+    def unavailable(cls, match: str | None = None) -> Fault:
+        return cls._row("unavailable", match)
+
+    @classmethod
+    def arrearage(cls, match: str | None = None) -> Fault:
+        return cls._row("arrearage", match)
+
+    @classmethod
+    def moderated(cls, match: str | None = None) -> Fault:
+        return cls._row("moderated", match)
+
+    @classmethod
+    def access_denied(cls, code: str = "AccessDenied", match: str | None = None) -> Fault:
+        return cls("access_denied", 403, code, "Access denied.", code, match=match)
+
+    @classmethod
+    def batch_too_large(cls, limit: int, match: str | None = None) -> Fault:
+        return cls("batch_too_large", 400, "InvalidParameter", None, limit=limit, match=match)
+
+    @classmethod
+    def input_too_long(cls, match: str | None = None) -> Fault:
+        return cls("input_too_long", 400, "InvalidParameter", None, match=match)
+
+    # --- transport and content faults --------------------------------------------------------
+
+    @classmethod
+    def reset(cls, match: str | None = None) -> Fault:
+        """Close the connection without answering."""
+        return cls("reset", match=match)
+
+    @classmethod
+    def slow(cls, seconds: float, match: str | None = None) -> Fault:
+        return cls("slow", seconds=seconds, match=match)
+
+    @classmethod
+    def missing_vector(cls, match: str | None = None) -> Fault:
+        return cls("missing_vector", match=match)
+
+    @classmethod
+    def wrong_width(cls, match: str | None = None) -> Fault:
+        return cls("wrong_width", match=match)
+
+    @classmethod
+    def malformed_json(cls, match: str | None = None) -> Fault:
+        return cls("malformed_json", match=match)
+
+    @classmethod
+    def shuffle(cls, match: str | None = None) -> Fault:
+        return cls("shuffle", match=match)
+
+    @classmethod
+    def duplicate_index(cls, match: str | None = None) -> Fault:
+        return cls("duplicate_index", match=match)
+
+    @classmethod
+    def nan(cls, match: str | None = None) -> Fault:
+        return cls("nan", match=match)
+
+    @classmethod
+    def html_error(cls, status: int = 502, match: str | None = None) -> Fault:
+        return cls("html_error", status=status, match=match)
+
+    @classmethod
+    def none(cls) -> Fault:
+        """Serve normally: a placeholder that keeps a script's later faults in their place."""
+        return cls("none")

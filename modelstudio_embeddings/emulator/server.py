@@ -1,0 +1,652 @@
+"""The emulator: a real HTTP server on loopback that serves Model Studio's embedding endpoints
+as the service contract describes, with limits, error bodies and scripted faults.
+
+Compatible mode: ``POST /compatible-mode/v1/embeddings``. Native mode:
+``POST /api/v1/services/embeddings/text-embedding/text-embedding``. Control (no auth):
+``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
+``POST /_emulator/script``, ``POST /_emulator/reset``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..models import MODELS
+from .faults import CONTRACT_ERRORS, Fault
+from .tokens import count_tokens, usage_tokens
+from .vectors import embed_texts, sparse_terms
+
+__all__ = ["Emulator", "EmulatorStats", "RequestRecord"]
+
+COMPATIBLE_PATH = "/compatible-mode/v1/embeddings"
+NATIVE_PATH = "/api/v1/services/embeddings/text-embedding/text-embedding"
+_BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
+_DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
+_SETTINGS = (
+    "latency_ms",
+    "max_in_flight",
+    "requests_per_second",
+    "base64_policy",
+    "moderation_marker",
+    "rows_per_request",
+    "compatible_extensions",
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One embeddings request as the emulator saw it (the key is never recorded)."""
+
+    path: str
+    protocol: str
+    model: str | None
+    texts: list[str] | None
+    rows: int
+    dimensions: int | None
+    encoding_format: str | None
+    text_type: str | None
+    instruct: str | None
+    output_type: str | None
+    status: int
+    fault: str | None
+    started: float
+    finished: float
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+@dataclass
+class EmulatorStats:
+    """Counts since the last reset."""
+
+    requests: int = 0
+    responses_by_status: dict[int, int] = field(default_factory=dict)
+    peak_in_flight: int = 0
+    in_flight: int = 0
+    rows_embedded: int = 0
+    prompt_tokens: int = 0
+
+
+class _Reply(Exception):
+    """An answer decided part-way through handling: status and JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+class Emulator:
+    """A Model Studio embeddings service on 127.0.0.1, for tests, demos and benchmarks."""
+
+    def __init__(
+        self,
+        api_key: str = "sk-emulator",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        max_in_flight: int | None = None,
+        requests_per_second: float | None = None,
+        base64_policy: str = "ignore",
+        moderation_marker: str | None = "[[BLOCKED]]",
+        rows_per_request: dict[str, int] | None = None,
+        compatible_extensions: str = "ignore",
+    ) -> None:
+        self.api_key = api_key
+        self._host = host
+        self._port = port
+        self.latency_ms = latency_ms
+        self.max_in_flight = max_in_flight
+        self.requests_per_second = requests_per_second
+        self.base64_policy = base64_policy
+        self.moderation_marker = moderation_marker
+        self.rows_per_request = rows_per_request
+        self.compatible_extensions = compatible_extensions
+        self._lock = threading.Lock()
+        self._script: deque[Fault] = deque()
+        self._log: list[RequestRecord] = []
+        self._stats = EmulatorStats()
+        self._bucket = 0.0
+        self._bucket_time = time.monotonic()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Listen on the host and port (0 = a free port) and serve in a background thread."""
+        if self._server is None:
+            self._server = _Server((self._host, self._port), _Handler, self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="modelstudio-emulator", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_all()
+            server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def host_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start()")
+        host, port = self._server.server_address[:2]
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """The compatible-mode base URL to give a client."""
+        return self.host_url + "/compatible-mode/v1"
+
+    # --- control -----------------------------------------------------------------------------
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings while running; only the given ones change."""
+        unknown = set(settings) - set(_SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown emulator settings: {sorted(unknown)}")
+        with self._lock:
+            for name, value in settings.items():
+                setattr(self, name, value)
+
+    def script(self, *faults: Fault) -> None:
+        """Queue faults for the next requests, one each, in arrival order."""
+        with self._lock:
+            self._script.extend(faults)
+
+    def clear_script(self) -> None:
+        with self._lock:
+            self._script.clear()
+
+    def reset(self) -> None:
+        """Clear the log, the stats and the script."""
+        with self._lock:
+            self._script.clear()
+            self._log.clear()
+            in_flight = self._stats.in_flight
+            self._stats = EmulatorStats(in_flight=in_flight)
+
+    @property
+    def log(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def stats(self) -> EmulatorStats:
+        with self._lock:
+            copy = EmulatorStats(**asdict(self._stats))
+            copy.responses_by_status = dict(self._stats.responses_by_status)
+            return copy
+
+    # --- request handling (called from handler threads) ---------------------------------------
+
+    def _admit(self) -> dict[str, Any] | None:
+        """Count a request in, or the 429 body if a burst or rate limit refuses it."""
+        with self._lock:
+            self._stats.requests += 1
+            if self.max_in_flight is not None and self._stats.in_flight >= self.max_in_flight:
+                return _envelope("burst_limited")
+            if self.requests_per_second:
+                now = time.monotonic()
+                capacity = max(1.0, float(self.requests_per_second))
+                self._bucket = min(
+                    capacity,
+                    self._bucket + (now - self._bucket_time) * self.requests_per_second,
+                )
+                self._bucket_time = now
+                if self._bucket < 1.0:
+                    return _envelope("rate_limited")
+                self._bucket -= 1.0
+            self._stats.in_flight += 1
+            self._stats.peak_in_flight = max(self._stats.peak_in_flight, self._stats.in_flight)
+            return None
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._stats.in_flight -= 1
+
+    def _next_fault(self, texts: list[str] | None) -> Fault | None:
+        with self._lock:
+            for position, fault in enumerate(self._script):
+                if fault.match is None or (
+                    texts is not None and any(fault.match in t for t in texts)
+                ):
+                    del self._script[position]
+                    return None if fault.kind == "none" else fault
+                if fault.match is None:
+                    break
+        return None
+
+    def _record(self, record: RequestRecord, rows: int, tokens: int) -> None:
+        with self._lock:
+            self._log.append(record)
+            by_status = self._stats.responses_by_status
+            by_status[record.status] = by_status.get(record.status, 0) + 1
+            if record.status == 200:
+                self._stats.rows_embedded += rows
+                self._stats.prompt_tokens += tokens
+
+    def _row_limit(self, model: str) -> int:
+        overrides = self.rows_per_request or {}
+        return overrides.get(model, MODELS[model].rows_per_request)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    _pending: dict[str, Any] | None = None
+    _pending_headers: dict[str, str]
+    _pending_counts: tuple[int, int] = (0, 0)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read the request log instead."""
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        emulator = self.server.emulator
+        if self.path == "/_emulator/stats":
+            self._send_json(200, asdict(emulator.stats))
+        elif self.path == "/_emulator/log":
+            self._send_json(200, {"log": [asdict(r) for r in emulator.log]})
+        else:
+            self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
+
+    def do_POST(self) -> None:
+        body_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        emulator = self.server.emulator
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/_emulator/"):
+            self._control(path, body_bytes)
+        elif path in (COMPATIBLE_PATH, NATIVE_PATH):
+            self._embeddings(path, body_bytes)
+        else:
+            emulator._record(_record_for(path, None, 404, None, time.time(), {}), 0, 0)
+            self._send_json(404, {"error": {"message": f"No route {path}", "code": "NotFound"}})
+
+    def _control(self, path: str, body_bytes: bytes) -> None:
+        emulator = self.server.emulator
+        data = json.loads(body_bytes or b"{}")
+        if path == "/_emulator/config":
+            emulator.configure(**data)
+        elif path == "/_emulator/script":
+            emulator.script(*(Fault.from_json(item) for item in data))
+        elif path == "/_emulator/reset":
+            emulator.reset()
+        else:
+            self._send_json(404, {"error": {"message": "unknown control", "code": "not_found"}})
+            return
+        self._send_json(200, {"ok": True})
+
+    # --- the embeddings endpoints ------------------------------------------------------------
+
+    def _embeddings(self, path: str, body_bytes: bytes) -> None:
+        emulator = self.server.emulator
+        native = path == NATIVE_PATH
+        started = time.time()
+        headers = {
+            k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
+            for k, v in self.headers.items()
+        }
+        refused = emulator._admit()
+        if refused is not None:
+            emulator._record(
+                _record_for(path, None, 429, "burst_or_rate_limit", started, headers), 0, 0
+            )
+            self._send_json(429, _flat(refused) if native else refused)
+            return
+        self._pending = {"path": path, "body": None, "fault": None, "started": started}
+        self._pending_headers = headers
+        self._pending_counts = (0, 0)
+        try:
+            if emulator.latency_ms:
+                time.sleep(emulator.latency_ms / 1000.0)
+            try:
+                body = self._pending["body"] = _parse_body(body_bytes)
+                fault = emulator._next_fault(_texts_of(body, native))
+                self._pending["fault"] = fault.name if fault else None
+                self._check_auth(native)
+                if fault is not None and fault.kind == "reset":
+                    self._settle(0)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault is not None and fault.kind == "slow" and fault.seconds:
+                    time.sleep(fault.seconds)
+                payload, rows, tokens = self._serve(body, native, fault)
+                self._pending_counts = (rows, tokens)
+                self._send_payload(payload, fault)
+            except _HtmlReply as reply:
+                page = f"<html><head><title>{reply.status}</title></head><body><h1>Bad Gateway"
+                self._send_bytes(reply.status, (page + "</h1></body></html>").encode(), "text/html")
+            except _Reply as reply:
+                body_out = _flat(reply.body) if native else reply.body
+                self._send_json(reply.status, body_out, reply.headers)
+        finally:
+            self._settle(500)
+
+    def _settle(self, status: int) -> None:
+        """Record the request and count it out, once, before its answer is written."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        emulator = self.server.emulator
+        emulator._leave()
+        record = _record_for(
+            pending["path"],
+            pending["body"],
+            status,
+            pending["fault"],
+            pending["started"],
+            self._pending_headers,
+        )
+        emulator._record(record, *self._pending_counts)
+
+    def _check_auth(self, native: bool) -> None:
+        given = self.headers.get("Authorization", "")
+        if given != f"Bearer {self.server.emulator.api_key}":
+            raise _Reply(401, _envelope("invalid_api_key"))
+
+    def _serve(
+        self, body: dict[str, Any], native: bool, fault: Fault | None
+    ) -> tuple[dict[str, Any], int, int]:
+        emulator = self.server.emulator
+        if fault is not None and fault.kind not in _CONTENT_FAULTS:
+            raise _fault_reply(fault, emulator)
+        model = body.get("model")
+        if not isinstance(model, str) or model not in MODELS:
+            raise _Reply(404, _envelope("model_not_found"))
+        spec = MODELS[model]
+        texts = _texts_of(body, native)
+        if texts is None:
+            raise _Reply(
+                400,
+                _bad_param("contents is neither str nor list of str.: payload.input.contents"),
+            )
+        limit = emulator._row_limit(model)
+        if len(texts) > limit:
+            raise _Reply(400, _row_limit_body(limit))
+        for text in texts:
+            if not text or count_tokens(text) > spec.tokens_per_row:
+                raise _Reply(400, _length_body(spec.tokens_per_row))
+        parameters = body.get("parameters") if native else body
+        if not isinstance(parameters, dict):
+            parameters = {}
+        dims_key = "dimension" if native else "dimensions"
+        dimensions = parameters.get(dims_key)
+        width = spec.default_dimensions
+        if spec.accepts_dimensions and dimensions is not None:
+            if dimensions not in spec.dimensions:
+                raise _Reply(
+                    400,
+                    _bad_param(
+                        "Value error, dimension for embedding v3 is invalid, its value shold be "
+                        "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
+                    ),
+                )
+            width = dimensions
+        encoding = None if native else body.get("encoding_format")
+        if encoding == "base64" and emulator.base64_policy == "reject":
+            raise _Reply(
+                400,
+                _bad_param("Value error, encoding_format only supports float.: encoding_format"),
+            )
+        marker = emulator.moderation_marker
+        if marker and any(marker in t for t in texts):
+            raise _Reply(400, _envelope("moderated"))
+        honour_extras = native or emulator.compatible_extensions == "honour"
+        text_type = parameters.get("text_type", "document") if honour_extras else "document"
+        instruct = parameters.get("instruct") if honour_extras else None
+        output_type = parameters.get("output_type", "dense") if native else "dense"
+        vectors = embed_texts(
+            texts, width, model=model, text_type=str(text_type), instruct=instruct
+        )
+        tokens = usage_tokens(texts)
+        request_id = str(uuid.uuid4())
+        if native:
+            items: list[dict[str, Any]] = []
+            for i, text in enumerate(texts):
+                item: dict[str, Any] = {"text_index": i}
+                if output_type in ("dense", "dense&sparse"):
+                    item["embedding"] = vectors[i].tolist()
+                if output_type in ("sparse", "dense&sparse"):
+                    item["sparse_embedding"] = sparse_terms(text)
+                items.append(item)
+            payload = {
+                "output": {"embeddings": items},
+                "usage": {"total_tokens": tokens},
+                "request_id": request_id,
+            }
+            return payload, len(texts), tokens
+        honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
+        data = [
+            {
+                "embedding": (
+                    base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
+                    if honour_b64
+                    else vectors[i].tolist()
+                ),
+                "index": i,
+                "object": "embedding",
+            }
+            for i in range(len(texts))
+        ]
+        payload = {
+            "data": data,
+            "model": model,
+            "object": "list",
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            "id": request_id,
+        }
+        return payload, len(texts), tokens
+
+    # --- writing responses ---------------------------------------------------------------------
+
+    def _send_payload(self, payload: dict[str, Any], fault: Fault | None) -> None:
+        kind = fault.kind if fault is not None else None
+        items = payload["data"] if "data" in payload else payload["output"]["embeddings"]
+        dense_key = "embedding"
+        if kind == "shuffle":
+            random.shuffle(items)
+        elif kind == "missing_vector" and items:
+            items.pop()
+        elif kind == "wrong_width" and items and isinstance(items[0].get(dense_key), list):
+            items[0][dense_key] = items[0][dense_key][:-1]
+        elif kind == "duplicate_index" and len(items) > 1:
+            index_key = "index" if "index" in items[0] else "text_index"
+            items[1][index_key] = items[0][index_key]
+        elif kind == "nan" and items and isinstance(items[0].get(dense_key), list):
+            items[0][dense_key][0] = float("nan")
+        text = json.dumps(payload)
+        if kind == "malformed_json":
+            text = text[: len(text) // 2]
+        self._send_bytes(200, text.encode(), "application/json")
+
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self._send_bytes(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send_bytes(
+        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._settle(status)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+_CONTENT_FAULTS = frozenset(
+    {"slow", "shuffle", "missing_vector", "wrong_width", "duplicate_index", "nan", "malformed_json"}
+)
+
+
+def _fault_reply(fault: Fault, emulator: Emulator) -> _Reply:
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    if fault.kind == "html_error":
+        return _HtmlReply(fault.status or 502)
+    if fault.kind == "batch_too_large":
+        return _Reply(400, _row_limit_body(fault.limit or 10))
+    if fault.kind == "input_too_long":
+        return _Reply(400, _length_body(8192))
+    status = fault.status or 500
+    message = fault.message or "Scripted error."
+    return _Reply(status, _error_body(fault.code or "InternalError", message, fault.type), headers)
+
+
+class _HtmlReply(_Reply):
+    def __init__(self, status: int) -> None:
+        super().__init__(status, {})
+
+
+def _error_body(code: str, message: str, type_: str | None = None) -> dict[str, Any]:
+    request_id = str(uuid.uuid4())
+    return {
+        "error": {"message": message, "type": type_ or code, "param": None, "code": code},
+        "id": request_id,
+        "request_id": request_id,
+    }
+
+
+def _envelope(name: str) -> dict[str, Any]:
+    status, code, type_, message = CONTRACT_ERRORS[name]
+    return _error_body(code, message, type_)
+
+
+def _bad_param(detail: str) -> dict[str, Any]:
+    return _error_body("InvalidParameter", _BAD_PARAM + detail + _DOCS, "InvalidParameter")
+
+
+def _row_limit_body(limit: int) -> dict[str, Any]:
+    return _bad_param(
+        f"Value error, batch size is invalid, it should not be larger than {limit}.: input.contents"
+    )
+
+
+def _length_body(limit: int) -> dict[str, Any]:
+    return _bad_param(f"Range of input length should be [1, {limit}]")
+
+
+def _flat(body: dict[str, Any]) -> dict[str, Any]:
+    """The native protocol's flat error body from the compatible envelope."""
+    error = body.get("error", {})
+    return {
+        "code": error.get("code"),
+        "message": error.get("message"),
+        "request_id": body.get("request_id"),
+    }
+
+
+def _parse_body(body_bytes: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(body_bytes)
+    except ValueError:
+        raise _Reply(400, _bad_param("Request body is not valid JSON.")) from None
+    if not isinstance(body, dict):
+        raise _Reply(400, _bad_param("Request body must be a JSON object."))
+    return body
+
+
+def _texts_of(body: dict[str, Any] | None, native: bool) -> list[str] | None:
+    if body is None:
+        return None
+    value = body.get("input")
+    if native:
+        value = value.get("texts") if isinstance(value, dict) else None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return value
+    return None
+
+
+def _record_for(
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    fault: str | None,
+    started: float,
+    headers: dict[str, str],
+) -> RequestRecord:
+    native = path == NATIVE_PATH
+    texts = _texts_of(body, native)
+    parameters = (body or {}).get("parameters") if native else body
+    parameters = parameters if isinstance(parameters, dict) else {}
+    dimensions = parameters.get("dimension" if native else "dimensions")
+    return RequestRecord(
+        path=path,
+        protocol="native" if native else "compatible",
+        model=(body or {}).get("model"),
+        texts=texts,
+        rows=len(texts) if texts is not None else 0,
+        dimensions=dimensions if isinstance(dimensions, int) else None,
+        encoding_format=None if native else (body or {}).get("encoding_format"),
+        text_type=parameters.get("text_type"),
+        instruct=parameters.get("instruct"),
+        output_type=parameters.get("output_type") if native else None,
+        status=status,
+        fault=fault,
+        started=started,
+        finished=time.time(),
+        headers=headers,
+        body=body,
+    )
