@@ -32,7 +32,12 @@ def test_errors_of_every_kind_hold_no_key(
     emulator: Emulator, make_client: Callable[..., EmbeddingClient]
 ) -> None:
     errors: list[BaseException] = []
-    for fault in (Fault.server_error(), Fault.arrearage(), Fault.moderated(), Fault.malformed_json()):
+    for fault in (
+        Fault.server_error(),
+        Fault.arrearage(),
+        Fault.moderated(),
+        Fault.malformed_json(),
+    ):
         emulator.script(*([fault] * 5))
         with pytest.raises(mse.ModelStudioError) as info:
             make_client(api_key=emulator.api_key, max_retries=0).embed(["a"])

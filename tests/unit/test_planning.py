@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from modelstudio_embeddings.emulator.tokens import count_tokens
 
 from modelstudio_embeddings import InputTooLongError, InvalidInputError
+from modelstudio_embeddings.emulator.tokens import count_tokens
 from modelstudio_embeddings.planning import (
     Batch,
     check_lengths,

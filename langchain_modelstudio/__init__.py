@@ -1,0 +1,5 @@
+"""LangChain integration for Alibaba Cloud Model Studio text embeddings."""
+
+from .embeddings import ModelStudioEmbeddings
+
+__all__ = ["ModelStudioEmbeddings"]

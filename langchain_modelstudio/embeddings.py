@@ -1,0 +1,131 @@
+"""LangChain ``Embeddings`` over the core caller: no batching, retry or error logic of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.load.serializable import Serializable
+from langchain_core.utils import secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
+from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+
+__all__ = ["ModelStudioEmbeddings"]
+
+
+class ModelStudioEmbeddings(Serializable, Embeddings):
+    """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LangChain.
+
+    Any number of texts per call: the core splits them into requests within the model's limits
+    and runs up to ``max_concurrency`` at once across all calls, sync and async. Failures raise
+    the typed errors of ``modelstudio_embeddings``; a call never returns a short list.
+
+    Cache vectors with ``CacheBackedEmbeddings.from_bytes_store(emb, store,
+    namespace=emb.cache_namespace)``: the namespace names the model and dimensions, so vectors
+    of different widths never mix in one cache.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+    model: str = Field(default=DEFAULT_MODEL, description="text-embedding-v1, -v2, -v3 or -v4.")
+    api_key: SecretStr = Field(
+        alias="dashscope_api_key",
+        default_factory=secret_from_env(
+            "DASHSCOPE_API_KEY",
+            error_message="No API key: pass api_key= or set DASHSCOPE_API_KEY.",
+        ),
+    )
+    base_url: str | None = Field(default=None, description="Host or compatible-mode URL.")
+    region: str | None = Field(default=None, description="cn-beijing, ap-southeast-1, ...")
+    workspace_id: str | None = None
+    dimensions: int | None = Field(default=None, description="Output width; model default.")
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_retries: int = RetryPolicy.max_retries
+    timeout: float = DEFAULT_TIMEOUT
+    show_progress: bool = False
+    protocol: str = "compatible"
+    query_instruction: str | None = Field(
+        default=None, description="v4 task instruction sent with queries (native protocol)."
+    )
+    retry_policy: RetryPolicy | None = Field(default=None, exclude=True, repr=False)
+
+    _client: EmbeddingClient = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _build_client(self) -> ModelStudioEmbeddings:
+        self._client = EmbeddingClient(
+            self.model,
+            dimensions=self.dimensions,
+            api_key=self.api_key.get_secret_value(),
+            base_url=self.base_url,
+            region=self.region,
+            workspace_id=self.workspace_id,
+            max_concurrency=self.max_concurrency,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            show_progress=self.show_progress,
+            protocol=self.protocol,
+            retry_policy=self.retry_policy,
+        )
+        return self
+
+    # --- LangChain's interface ------------------------------------------------------------
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order, as Python floats."""
+        return self._client.embed(texts, **self._kind("document")).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one search query (sent as a query where the protocol allows)."""
+        return self._client.embed([text], **self._kind("query"))[0].tolist()  # type: ignore[no-any-return]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """``embed_documents`` natively on asyncio."""
+        vectors = await self._client.aembed(texts, **self._kind("document"))
+        return vectors.tolist()  # type: ignore[no-any-return]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """``embed_query`` natively on asyncio."""
+        vectors = await self._client.aembed([text], **self._kind("query"))
+        return vectors[0].tolist()  # type: ignore[no-any-return]
+
+    # --- ours ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> EmbeddingClient:
+        """The core client doing the work."""
+        return self._client
+
+    @property
+    def usage(self) -> Usage:
+        """Requests, retries, tokens and estimated cost so far."""
+        return self._client.usage
+
+    @property
+    def cache_namespace(self) -> str:
+        """A cache namespace naming the model and width, e.g. ``modelstudio:text-embedding-v4:1024``."""
+        return f"modelstudio:{self._client.model}:{self._client.dimensions}"
+
+    def _kind(self, text_type: str) -> dict[str, Any]:
+        if not self._client.accepts_text_type:
+            return {}
+        kind: dict[str, Any] = {"text_type": text_type}
+        if text_type == "query" and self.query_instruction and self._client.accepts_instruct:
+            kind["instruct"] = self.query_instruction
+        return kind
+
+    # --- serialization: the key is a secret, never written ---------------------------------
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_modelstudio", "embeddings"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "DASHSCOPE_API_KEY"}
