@@ -105,7 +105,7 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
 
     @property
     def cache_namespace(self) -> str:
-        """A cache namespace naming the model and width, e.g. ``modelstudio:text-embedding-v4:1024``."""
+        """A cache namespace naming model and width: ``modelstudio:text-embedding-v4:1024``."""
         return f"modelstudio:{self._client.model}:{self._client.dimensions}"
 
     def _kind(self, text_type: str) -> dict[str, Any]:
