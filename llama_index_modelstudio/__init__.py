@@ -1,0 +1,5 @@
+"""LlamaIndex integration for Alibaba Cloud Model Studio text embeddings."""
+
+from .embeddings import ModelStudioEmbedding
+
+__all__ = ["ModelStudioEmbedding"]
