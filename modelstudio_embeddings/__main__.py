@@ -1,0 +1,29 @@
+"""``python -m modelstudio_embeddings demo`` (the main job) and ``... emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the demo or the emulator."""
+    parser = argparse.ArgumentParser(
+        prog="modelstudio-embeddings",
+        description="Model Studio text embeddings for LangChain and LlamaIndex.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="embed a small handbook and answer three questions")
+    commands.add_parser("emulator", help="run the local service emulator (see --help)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        from .demo import run
+
+        return run()
+    from .emulator.__main__ import main as emulator_main
+
+    return emulator_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The demo: embed a small handbook, index it in LangChain and LlamaIndex, answer three questions.
+
+With ``DASHSCOPE_API_KEY`` set it uses the real service; without it, it starts the emulator
+in-process and says so. It ends with the requests, tokens and estimated cost it spent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from .client import EmbeddingClient
+from .errors import ModelStudioError
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+__all__ = ["QUESTIONS", "load_corpus", "run"]
+
+QUESTIONS = (
+    "How many days of annual leave do new employees get?",
+    "How do I connect to the VPN when travelling abroad?",
+    "出差餐补标准是多少？",
+)
+DIMENSIONS = 512
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    title: str
+    text: str
+
+
+def load_corpus() -> list[Passage]:
+    """The handbook passages that ship with the package (a fictional logistics company)."""
+    lines = (
+        resources.files("modelstudio_embeddings")
+        .joinpath("data/corpus.jsonl")
+        .read_text(encoding="utf-8")
+    )
+    return [Passage(**json.loads(line)) for line in lines.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def _service() -> Iterator[dict[str, Any]]:
+    """Client settings for the real service, or for an emulator started for the demo."""
+    if os.environ.get("DASHSCOPE_API_KEY"):
+        print("Using the real Model Studio service (DASHSCOPE_API_KEY is set).")
+        yield {}
+        return
+    from .emulator import Emulator
+
+    with Emulator() as emulator:
+        print(
+            "No DASHSCOPE_API_KEY found: running against the local emulator "
+            f"({emulator.base_url}).\nIts vectors are made up from word overlap, "
+            "not the real model's; set DASHSCOPE_API_KEY to use the service."
+        )
+        yield {"api_key": emulator.api_key, "base_url": emulator.base_url}
+
+
+def run() -> int:
+    """Run the demo; 0 on success, 1 with a one-line hint on a service error."""
+    try:
+        with _service() as settings:
+            return _demo(settings)
+    except ModelStudioError as exc:
+        print(f"\n{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _demo(settings: dict[str, Any]) -> int:
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import TextNode
+
+    from langchain_modelstudio import ModelStudioEmbeddings
+    from llama_index_modelstudio import ModelStudioEmbedding
+
+    passages = load_corpus()
+    print(f"\nEmbedding {len(passages)} handbook passages with text-embedding-v4 ({DIMENSIONS}d)")
+    core = EmbeddingClient("text-embedding-v4", dimensions=DIMENSIONS, **settings)
+    vectors = core.embed([p.text for p in passages], show_progress=True).tolist()
+
+    # The corpus is embedded once; both frameworks index those vectors and embed only queries.
+    lc_embeddings = ModelStudioEmbeddings(dimensions=DIMENSIONS, **settings)
+    lc_store = InMemoryVectorStore(lc_embeddings)
+    _add_precomputed(lc_store, passages, vectors)
+    li_embedding = ModelStudioEmbedding(dimensions=DIMENSIONS, **settings)
+    nodes = [
+        TextNode(text=p.text, id_=p.id, metadata={"title": p.title}, embedding=v)
+        for p, v in zip(passages, vectors, strict=True)
+    ]
+    retriever = VectorStoreIndex(nodes, embed_model=li_embedding).as_retriever(similarity_top_k=3)
+
+    for question in QUESTIONS:
+        print(f"\nQ: {question}")
+        lc_hits = lc_store.similarity_search_with_score(question, k=3)
+        print("  LangChain InMemoryVectorStore:")
+        for doc, score in lc_hits:
+            print(f"    {score:.3f}  {doc.id}  {doc.metadata['title']}")
+        print("  LlamaIndex VectorStoreIndex:")
+        for hit in retriever.retrieve(question):
+            print(f"    {hit.score or 0.0:.3f}  {hit.node.node_id}  {hit.node.metadata['title']}")
+
+    total = _total(core.usage, lc_embeddings.usage, li_embedding.usage)
+    print(
+        f"\nSpent: {total.requests} requests, {total.retries} retries, "
+        f"{total.prompt_tokens} tokens, estimated cost {total.cost_cny:.6f} CNY"
+    )
+    return 0
+
+
+def _add_precomputed(
+    store: InMemoryVectorStore, passages: list[Passage], vectors: list[list[float]]
+) -> None:
+    """Put precomputed vectors in the store's public ``store`` dict: ``add_documents`` would
+    embed every passage a second time."""
+    records = store.store
+    for passage, vector in zip(passages, vectors, strict=True):
+        records[passage.id] = {
+            "id": passage.id,
+            "vector": vector,
+            "text": passage.text,
+            "metadata": {"title": passage.title},
+        }
+
+
+def _total(*usages: Usage) -> Usage:
+    total = Usage(model=usages[0].model)
+    for usage in usages:
+        total = Usage(
+            model=total.model,
+            requests=total.requests + usage.requests,
+            retries=total.retries + usage.retries,
+            rows=total.rows + usage.rows,
+            prompt_tokens=total.prompt_tokens + usage.prompt_tokens,
+            cost_cny=total.cost_cny + usage.cost_cny,
+        )
+    return total
