@@ -31,7 +31,6 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
 
     model: str = Field(default=DEFAULT_MODEL, description="text-embedding-v1, -v2, -v3 or -v4.")
     api_key: SecretStr = Field(
-        alias="dashscope_api_key",
         default_factory=secret_from_env(
             "DASHSCOPE_API_KEY",
             error_message="No API key: pass api_key= or set DASHSCOPE_API_KEY.",
