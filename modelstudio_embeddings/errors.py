@@ -102,6 +102,10 @@ class ModelStudioError(Exception):
             parts.append("[" + ", ".join(context) + "]")
         return " ".join(parts)
 
+    def _render_traceback_(self) -> list[str]:
+        """In IPython and Jupyter: the message and its hint, not a wall of SDK frames."""
+        return [f"{type(self).__name__}: {self}"]
+
     def _bind(
         self,
         *,

@@ -5,7 +5,8 @@ real model's vectors. Use it to test pipelines without a key: ``with Emulator() 
 point a client at ``emu.base_url`` with ``emu.api_key``.
 """
 
+from .connect import connect
 from .faults import CONTRACT_ERRORS, Fault
 from .server import Emulator, EmulatorStats, RequestRecord
 
-__all__ = ["CONTRACT_ERRORS", "Emulator", "EmulatorStats", "Fault", "RequestRecord"]
+__all__ = ["CONTRACT_ERRORS", "Emulator", "EmulatorStats", "Fault", "RequestRecord", "connect"]
