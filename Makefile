@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-test.txt
 demo: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings demo
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,6 +32,9 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 emulator: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
