@@ -258,6 +258,7 @@ class Emulator:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # a burst of new connections must not overflow the backlog
 
     def __init__(self, address: tuple[str, int], handler: type, emulator: Emulator) -> None:
         self.emulator = emulator
