@@ -116,12 +116,7 @@ class ModelStudioEmbedding(BaseEmbedding):
         return self._client.usage
 
     def _kind(self, text_type: str) -> dict[str, Any]:
-        if not self._client.accepts_text_type:
-            return {}
-        kind: dict[str, Any] = {"text_type": text_type}
-        if text_type == "query" and self.query_instruction and self._client.accepts_instruct:
-            kind["instruct"] = self.query_instruction
-        return kind
+        return self._client.options_for(text_type, self.query_instruction)
 
     # --- pickling without the key ----------------------------------------------------------
 

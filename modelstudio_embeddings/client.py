@@ -180,6 +180,16 @@ class EmbeddingClient:
         """Whether sparse vectors can be asked for: the native protocol with v3 or v4."""
         return self.protocol == "native" and self.spec.sparse
 
+    def options_for(self, text_type: str, instruct: str | None = None) -> dict[str, Any]:
+        """``text_type`` (and ``instruct`` for queries) where this protocol and model take them,
+        else nothing: what the adapters send on their query and document paths."""
+        if not self.accepts_text_type:
+            return {}
+        options: dict[str, Any] = {"text_type": text_type}
+        if text_type == "query" and instruct and self.accepts_instruct:
+            options["instruct"] = instruct
+        return options
+
     def embed(
         self,
         texts: Sequence[str],
@@ -489,12 +499,19 @@ class EmbeddingClient:
             response = client.post(
                 self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
             )
-            content = response.content
         except openai.OpenAIError as exc:
-            self._usage.add(failed_requests=1)
-            return self._translate(exc, step.batch)
+            return self._failed(exc, step)
         finally:
             self._limiter.release()
+        return self._received(call, step, response.content)
+
+    def _failed(self, exc: openai.OpenAIError, step: Send) -> ModelStudioError:
+        """Count a request the SDK raised for, and translate it (both executors)."""
+        self._usage.add(failed_requests=1)
+        return self._translate(exc, step.batch)
+
+    def _received(self, call: Call, step: Send, content: bytes) -> ModelStudioError | None:
+        """Absorb a 200 body into the call; its validation error, if any (both executors)."""
         try:
             self._absorb(call, step.batch, content)
         except ModelStudioError as exc:
@@ -555,18 +572,11 @@ class EmbeddingClient:
             response = await client.post(
                 self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
             )
-            content = response.content
         except openai.OpenAIError as exc:
-            self._usage.add(failed_requests=1)
-            return self._translate(exc, step.batch)
+            return self._failed(exc, step)
         finally:
             self._limiter.release()
-        try:
-            self._absorb(call, step.batch, content)
-        except ModelStudioError as exc:
-            self._usage.add(failed_requests=1)
-            return exc
-        return None
+        return self._received(call, step, response.content)
 
     def _openai_async(self) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
