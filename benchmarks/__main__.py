@@ -136,7 +136,7 @@ def clients(base_url: str) -> dict[str, tuple[Runner, Callable[[], int] | None]]
         peer = OpenAIEmbeddings(
             model=MODEL,
             base_url=base_url,
-            api_key=KEY,  # type: ignore[arg-type]
+            api_key=SecretStr(KEY),
             chunk_size=10,
             check_embedding_ctx_length=False,
             dimensions=DIMENSIONS,
