@@ -120,7 +120,7 @@ class Emulator:
         self._script: deque[Fault] = deque()
         self._log: list[RequestRecord] = []
         self._stats = EmulatorStats()
-        self._bucket = 0.0
+        self._bucket = max(1.0, float(requests_per_second or 0))
         self._bucket_time = time.monotonic()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -174,6 +174,9 @@ class Emulator:
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)
+            if "requests_per_second" in settings:  # a new limit starts with a full bucket
+                self._bucket = max(1.0, float(self.requests_per_second or 0))
+                self._bucket_time = time.monotonic()
 
     def script(self, *faults: Fault) -> None:
         """Queue faults for the next requests, one each, in arrival order."""
