@@ -11,8 +11,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
@@ -283,10 +284,7 @@ class EmbeddingClient:
         deadline: float | None,
     ) -> Call:
         """Carry out one call on the thread pool; the finished Call (result not yet checked)."""
-        rows = self._prepare(texts)
-        with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, options, _chain(bar, progress), deadline)
-            workers = min(self.max_concurrency, call.batches_pending)
+        with self._planned(texts, options, show_progress, progress, deadline) as (call, workers):
             if workers == 1:
                 self._run_sync(call)
             elif workers > 1:
@@ -312,10 +310,7 @@ class EmbeddingClient:
         deadline: float | None,
     ) -> Call:
         """Carry out one call on the running loop; cancelling it cancels its requests."""
-        rows = self._prepare(texts)
-        with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, options, _chain(bar, progress), deadline)
-            workers = min(self.max_concurrency, call.batches_pending)
+        with self._planned(texts, options, show_progress, progress, deadline) as (call, workers):
             tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
             try:
                 await asyncio.gather(*tasks)
@@ -326,6 +321,21 @@ class EmbeddingClient:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
         return call
+
+    @contextmanager
+    def _planned(
+        self,
+        texts: Sequence[str],
+        options: EmbedOptions,
+        show_progress: bool | None,
+        progress: Callable[[int], None] | None,
+        deadline: float | None,
+    ) -> Iterator[tuple[Call, int]]:
+        """A validated, planned call with its progress bar, and how many workers it needs."""
+        rows = self._prepare(texts)
+        with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
+            call = self._new_call(rows, options, _chain(bar, progress), deadline)
+            yield call, min(self.max_concurrency, call.batches_pending)
 
     def close(self) -> None:
         """Release the thread pool and the sync HTTP connections."""

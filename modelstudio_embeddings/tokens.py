@@ -65,9 +65,13 @@ class QwenCounter:
 
     def truncate(self, text: str, max_tokens: int) -> str:
         ids = self._tokenizer.encode(text)[: max(0, max_tokens - ROW_OVERHEAD)]
-        cut: str = self._tokenizer.decode(ids)
-        # A cut inside a multi-byte character decodes to U+FFFD: drop that partial character.
-        return cut.rstrip("\ufffd")
+        # A cut inside a multi-byte character decodes to U+FFFD, and the tokenizer's NFC
+        # normalisation can change characters: give back tokens until the cut is a prefix.
+        for keep in range(len(ids), -1, -1):
+            cut: str = self._tokenizer.decode(ids[:keep]).rstrip("\ufffd")
+            if text.startswith(cut):
+                return cut
+        return ""
 
 
 @functools.cache
