@@ -25,6 +25,7 @@ from .config import resolve_config, resolve_dimensions, resolve_model
 from .errors import (
     APIConnectionError,
     APITimeoutError,
+    ConfigurationError,
     ModelStudioError,
     RateLimitError,
     translate_status,
@@ -75,13 +76,15 @@ class EmbeddingClient:
         tokenizer: str = "auto",
     ) -> None:
         if protocol not in PROTOCOLS:
-            raise _config_error(
+            raise ConfigurationError(
                 f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}."
             )
         self.protocol = protocol
         self._wire = PROTOCOLS[protocol]
         if on_too_long not in ("error", "truncate"):
-            raise _config_error(f"on_too_long must be 'error' or 'truncate', got {on_too_long!r}.")
+            raise ConfigurationError(
+                f"on_too_long must be 'error' or 'truncate', got {on_too_long!r}."
+            )
         self.on_too_long = on_too_long
         self._tokens = LazyCounter(tokenizer)
         self.spec = resolve_model(model)
@@ -95,11 +98,11 @@ class EmbeddingClient:
             allow_insecure_http=allow_insecure_http,
         )
         if max_concurrency < 1:
-            raise _config_error("max_concurrency must be at least 1")
+            raise ConfigurationError("max_concurrency must be at least 1")
         if max_retries < 0:
-            raise _config_error("max_retries must be 0 or more")
+            raise ConfigurationError("max_retries must be 0 or more")
         if timeout <= 0:
-            raise _config_error("timeout must be a positive number of seconds")
+            raise ConfigurationError("timeout must be a positive number of seconds")
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.show_progress = show_progress
@@ -618,16 +621,8 @@ def _chain(
     return both
 
 
-def _config_error(message: str) -> ModelStudioError:
-    from .errors import ConfigurationError
-
-    return ConfigurationError(message)
-
-
 def _unpickle_client(settings: dict[str, Any]) -> EmbeddingClient:
     if not os.environ.get("DASHSCOPE_API_KEY"):
-        from .errors import ConfigurationError
-
         raise ConfigurationError(
             "An unpickled EmbeddingClient reads its key from DASHSCOPE_API_KEY (keys are never "
             "pickled); set it before unpickling."
