@@ -2,39 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from copy import deepcopy
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
-from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
+from modelstudio_embeddings import (
+    DEFAULT_MODEL,
+    ConfigurationError,
+    EmbeddingClient,
+    RetryPolicy,
+    Usage,
+)
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
-from modelstudio_embeddings.config import resolve_model
+from modelstudio_embeddings.config import resolve_dimensions, resolve_model
+from modelstudio_embeddings.progress import progress_bar
 
 __all__ = ["ModelStudioEmbedding"]
+
+_MAX_EMBED_BATCH_SIZE = 2048  # BaseEmbedding's own upper bound on embed_batch_size
+
+# The row counter of the batch call in progress, seen by its chunks in threads and tasks alike.
+_batch_progress: ContextVar[Callable[[int], None] | None] = ContextVar(
+    "modelstudio_batch_progress", default=None
+)
+
+
+def default_embed_batch_size(rows_per_request: int, max_concurrency: int) -> int:
+    """Rows that fill every request slot at once, within LlamaIndex's bound of 2048."""
+    most = _MAX_EMBED_BATCH_SIZE // rows_per_request * rows_per_request
+    return max(rows_per_request, min(rows_per_request * max_concurrency, most))
 
 
 class ModelStudioEmbedding(BaseEmbedding):
     """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LlamaIndex.
 
     LlamaIndex cuts input into ``embed_batch_size`` chunks: the sync path embeds them one after
-    another, the async path gathers them all at once. The default chunk is the model's rows per
-    request times ``max_concurrency`` (160 for v4), so each sync chunk fills every request slot;
-    the async gather is held to ``max_concurrency`` requests by the core's one bound per client,
-    whatever ``num_workers`` is. The key is never serialized: ``to_dict``, events and pickles
-    leave it out, and a restored object reads ``DASHSCOPE_API_KEY``.
+    another, the async path gathers them all at once (``num_workers`` at most, if set). The
+    default chunk is the model's rows per request times ``max_concurrency`` (160 for v4 at 16),
+    so each sync chunk fills every request slot; the async gather still holds at most
+    ``max_concurrency`` requests in flight, because every chunk waits on the core client's one
+    bound, whatever ``num_workers`` is.
+
+    The connection settings are fixed once the core client is built from them (assigning one
+    raises). The key is never serialized: ``to_dict``, events and pickles leave it out, and a
+    restored object reads ``DASHSCOPE_API_KEY``. Failures raise ``modelstudio_embeddings``'s
+    typed errors unchanged.
     """
 
-    model_name: str = Field(default=DEFAULT_MODEL, description="text-embedding-v1 to -v4.")
-    base_url: str | None = Field(default=None, description="Host or compatible-mode URL.")
-    region: str | None = Field(default=None, description="cn-beijing, ap-southeast-1, ...")
-    workspace_id: str | None = Field(default=None, description="Workspace id for its host.")
-    dimensions: int | None = Field(default=None, description="Output width; model default.")
-    max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, description="Requests at once.")
-    max_retries: int = Field(default=RetryPolicy.max_retries, description="Re-sends of 429/5xx.")
-    timeout: float = Field(default=DEFAULT_TIMEOUT, description="Seconds per request.")
-    show_progress: bool = Field(default=False, description="A per-row progress bar.")
-    protocol: str = Field(default="compatible", description="'compatible' or 'native'.")
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field(default=DEFAULT_MODEL, frozen=True, description="v1 to v4.")
+    base_url: str | None = Field(default=None, frozen=True, description="Host or its URL.")
+    region: str | None = Field(default=None, frozen=True, description="e.g. ap-southeast-1.")
+    workspace_id: str | None = Field(default=None, frozen=True, description="Its own host.")
+    dimensions: int | None = Field(default=None, frozen=True, description="Output width.")
+    max_concurrency: int = Field(
+        default=DEFAULT_MAX_CONCURRENCY, frozen=True, description="Requests in flight, all calls."
+    )
+    max_retries: int = Field(
+        default=RetryPolicy.max_retries, frozen=True, description="Re-sends of 429/5xx/timeouts."
+    )
+    timeout: float = Field(default=DEFAULT_TIMEOUT, frozen=True, description="Seconds a request.")
+    protocol: str = Field(default="compatible", frozen=True, description="Wire protocol.")
+    show_progress: bool = Field(default=False, description="One per-row bar per batch call.")
     query_instruction: str | None = Field(
         default=None, description="v4 task instruction sent with queries (native protocol)."
     )
@@ -52,42 +87,46 @@ class ModelStudioEmbedding(BaseEmbedding):
         retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
-        name = model_name or model or DEFAULT_MODEL
-        if "embed_batch_size" not in kwargs:
-            concurrency = kwargs.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
-            kwargs["embed_batch_size"] = resolve_model(name).rows_per_request * concurrency
-        super().__init__(model_name=name, **kwargs)
+        if model_name and model and model_name != model:
+            raise ConfigurationError(f"model_name={model_name!r} and model={model!r} differ.")
+        spec = resolve_model(model_name or model or DEFAULT_MODEL)
+        kwargs["dimensions"] = resolve_dimensions(spec, kwargs.get("dimensions"))
+        concurrency = kwargs.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+        kwargs.setdefault(
+            "embed_batch_size", default_embed_batch_size(spec.rows_per_request, concurrency)
+        )
+        super().__init__(model_name=spec.name, **kwargs)
         self._api_key = api_key
         self._retry_policy = retry_policy
-        self._client = self._build_client()
-
-    def _build_client(self) -> EmbeddingClient:
-        return EmbeddingClient(
+        self._client = EmbeddingClient(
             self.model_name,
             dimensions=self.dimensions,
-            api_key=self._api_key,
+            api_key=api_key,
             base_url=self.base_url,
             region=self.region,
             workspace_id=self.workspace_id,
             max_concurrency=self.max_concurrency,
             max_retries=self.max_retries,
             timeout=self.timeout,
-            show_progress=self.show_progress,
             protocol=self.protocol,
-            retry_policy=self._retry_policy,
+            retry_policy=retry_policy,
         )
 
     @classmethod
     def class_name(cls) -> str:
         return "ModelStudioEmbedding"
 
+    def to_payload(self) -> dict[str, Any]:
+        """What instrumentation events carry: names and widths, never the key or host."""
+        return {**super().to_payload(), "dimensions": self.dimensions}
+
     # --- LlamaIndex's interface: every path goes through the core -------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._client.embed([query], **self._kind("query"))[0].tolist()  # type: ignore[no-any-return]
+        return self._client.embed([query], **self._options("query"))[0].tolist()  # type: ignore[no-any-return]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        vectors = await self._client.aembed([query], **self._kind("query"))
+        vectors = await self._client.aembed([query], **self._options("query"))
         return vectors[0].tolist()  # type: ignore[no-any-return]
 
     def _get_text_embedding(self, text: str) -> Embedding:
@@ -97,11 +136,25 @@ class ModelStudioEmbedding(BaseEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._client.embed(texts, **self._kind("document")).tolist()  # type: ignore[no-any-return]
+        return self._client.embed(texts, **self._options("document")).tolist()  # type: ignore[no-any-return]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        vectors = await self._client.aembed(texts, **self._kind("document"))
+        vectors = await self._client.aembed(texts, **self._options("document"))
         return vectors.tolist()  # type: ignore[no-any-return]
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """LlamaIndex's chunking, with one per-row bar over all chunks instead of its own."""
+        with self._one_bar(show_progress, len(texts)):
+            return super().get_text_embedding_batch(texts, show_progress=False, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """LlamaIndex's chunking and gather, with one per-row bar over all chunks."""
+        with self._one_bar(show_progress, len(texts)):
+            return await super().aget_text_embedding_batch(texts, show_progress=False, **kwargs)
 
     # --- ours -------------------------------------------------------------------------------
 
@@ -115,20 +168,31 @@ class ModelStudioEmbedding(BaseEmbedding):
         """Requests, retries, tokens and estimated cost so far."""
         return self._client.usage
 
-    def _kind(self, text_type: str) -> dict[str, Any]:
-        return self._client.options_for(text_type, self.query_instruction)
+    def _options(self, text_type: str) -> dict[str, Any]:
+        """Progress goes to the batch call's bar, if any; single texts never draw one."""
+        options = self._client.options_for(text_type, self.query_instruction)
+        return {"show_progress": False, "progress": _batch_progress.get(), **options}
 
-    # --- pickling without the key ----------------------------------------------------------
+    @contextmanager
+    def _one_bar(self, asked: bool, total: int) -> Iterator[None]:
+        with progress_bar(asked or self.show_progress, total) as advance:
+            token = _batch_progress.set(advance)
+            try:
+                yield
+            finally:
+                _batch_progress.reset(token)
+
+    # --- copies and pickles: rebuilt from the settings, the key never written -----------------
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        for name in ("_api_key", "_client"):
-            private.pop(name, None)
-        state["__pydantic_private__"] = private
+        state["__pydantic_private__"] = {"_retry_policy": self._retry_policy}
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        self._api_key = None
-        self._client = self._build_client()
+        private = state.get("__pydantic_private__") or {}
+        self.__init__(retry_policy=private.get("_retry_policy"), **state["__dict__"])  # type: ignore[misc]
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioEmbedding:
+        fields = deepcopy(dict(self.__dict__), memo)
+        return type(self)(api_key=self._api_key, retry_policy=self._retry_policy, **fields)
