@@ -14,9 +14,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="embed a small handbook and answer three questions")
-    commands.add_parser("emulator", help="run the local service emulator (see --help)")
+    # No help of its own: ``emulator --help`` and every option go to the emulator's parser.
+    commands.add_parser(
+        "emulator", add_help=False, help="run the local service emulator (emulator --help)"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         from .demo import run
 
         return run()

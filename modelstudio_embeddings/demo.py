@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ __all__ = ["QUESTIONS", "load_corpus", "run"]
 QUESTIONS = (
     "How many days of annual leave do new employees get?",
     "How do I connect to the VPN when travelling abroad?",
-    "出差餐补标准是多少？",
+    "出差期间每天的餐补是多少？",
 )
 DIMENSIONS = 512
 
@@ -53,16 +53,15 @@ def load_corpus() -> list[Passage]:
 def _service() -> Iterator[dict[str, Any]]:
     """Client settings for the real service, or for an emulator started for the demo."""
     if os.environ.get("DASHSCOPE_API_KEY"):
-        print("Using the real Model Studio service (DASHSCOPE_API_KEY is set).")
+        print("DASHSCOPE_API_KEY is set: using the Model Studio service, not the emulator.")
         yield {}
         return
     from .emulator import Emulator
 
     with Emulator() as emulator:
         print(
-            "No DASHSCOPE_API_KEY found: running against the local emulator "
-            f"({emulator.base_url}).\nIts vectors are made up from word overlap, "
-            "not the real model's; set DASHSCOPE_API_KEY to use the service."
+            "No DASHSCOPE_API_KEY found: running against the local emulator, "
+            "whose vectors are not the real model's (word overlap only)."
         )
         yield {"api_key": emulator.api_key, "base_url": emulator.base_url}
 
@@ -75,6 +74,9 @@ def run() -> int:
     except ModelStudioError as exc:
         print(f"\n{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
 
 
 def _demo(settings: dict[str, Any]) -> int:
@@ -86,8 +88,11 @@ def _demo(settings: dict[str, Any]) -> int:
     from llama_index_modelstudio import ModelStudioEmbedding
 
     passages = load_corpus()
-    print(f"\nEmbedding {len(passages)} handbook passages with text-embedding-v4 ({DIMENSIONS}d)")
     core = EmbeddingClient("text-embedding-v4", dimensions=DIMENSIONS, **settings)
+    print(
+        f"Embedding {len(passages)} handbook passages with {core.model} ({DIMENSIONS}d) "
+        f"at {core.host_url}"
+    )
     vectors = core.embed([p.text for p in passages], show_progress=True).tolist()
 
     # The corpus is embedded once; both frameworks index those vectors and embed only queries.
@@ -111,10 +116,11 @@ def _demo(settings: dict[str, Any]) -> int:
         for hit in retriever.retrieve(question):
             print(f"    {hit.score or 0.0:.3f}  {hit.node.node_id}  {hit.node.metadata['title']}")
 
-    total = _total(core.usage, lc_embeddings.usage, li_embedding.usage)
+    corpus, lc_queries, li_queries = core.usage, lc_embeddings.usage, li_embedding.usage
+    print(f"\nSpent: {_total(corpus, lc_queries, li_queries)} at list price")
     print(
-        f"\nSpent: {total.requests} requests, {total.retries} retries, "
-        f"{total.prompt_tokens} tokens, estimated cost {total.cost_cny:.6f} CNY"
+        f"  (corpus once: {corpus.requests} requests; queries: LangChain {lc_queries.requests}, "
+        f"LlamaIndex {li_queries.requests})"
     )
     return 0
 
@@ -135,14 +141,7 @@ def _add_precomputed(
 
 
 def _total(*usages: Usage) -> Usage:
-    total = Usage(model=usages[0].model)
-    for usage in usages:
-        total = Usage(
-            model=total.model,
-            requests=total.requests + usage.requests,
-            retries=total.retries + usage.retries,
-            rows=total.rows + usage.rows,
-            prompt_tokens=total.prompt_tokens + usage.prompt_tokens,
-            cost_cny=total.cost_cny + usage.cost_cny,
-        )
-    return total
+    """The sum of several clients' usage (every counter, and the estimated cost)."""
+    counters = [f.name for f in fields(Usage) if f.name != "model"]
+    sums = {name: sum(getattr(usage, name) for usage in usages) for name in counters}
+    return Usage(model=usages[0].model, **sums)
