@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..models import MODELS
 from .faults import CONTRACT_ERRORS, Fault
@@ -465,11 +466,10 @@ class _Handler(BaseHTTPRequestHandler):
         text_type = parameters.get("text_type", "document") if honour_extras else "document"
         instruct = parameters.get("instruct") if honour_extras else None
         output_type = parameters.get("output_type", "dense") if native else "dense"
+        # float32 rows, written as JSON numbers by orjson when the answer is sent.
         vectors = embed_texts(
             texts, width, model=model, text_type=str(text_type), instruct=instruct
         )
-        # Eight decimals hold what float32 carries for unit vectors and halve the JSON to write.
-        decimals = np.round(vectors.astype(np.float64), 8)
         tokens = usage_tokens(texts)
         request_id = str(uuid.uuid4())
         if native:
@@ -477,7 +477,7 @@ class _Handler(BaseHTTPRequestHandler):
             for i, text in enumerate(texts):
                 item: dict[str, Any] = {"text_index": i}
                 if output_type in ("dense", "dense&sparse"):
-                    item["embedding"] = decimals[i].tolist()
+                    item["embedding"] = vectors[i]
                 if output_type in ("sparse", "dense&sparse"):
                     item["sparse_embedding"] = sparse_terms(text)
                 items.append(item)
@@ -493,7 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "embedding": (
                     base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
                     if honour_b64
-                    else decimals[i].tolist()
+                    else vectors[i]
                 ),
                 "index": i,
                 "object": "embedding",
@@ -512,9 +512,16 @@ class _Handler(BaseHTTPRequestHandler):
     # --- writing responses ---------------------------------------------------------------------
 
     def _send_payload(self, payload: dict[str, Any], fault: Fault | None) -> None:
+        """Write a 200 answer: numpy rows straight to JSON, or tampered with by a content fault."""
         kind = fault.kind if fault is not None else None
         items = payload["data"] if "data" in payload else payload["output"]["embeddings"]
+        if kind not in _TAMPERING_FAULTS:
+            self._send_bytes(200, orjson.dumps(payload, option=_NUMPY), "application/json")
+            return
         dense_key = "embedding"
+        for item in items:  # Python lists to tamper with, holding the float32 values exactly
+            if isinstance(item.get(dense_key), np.ndarray):
+                item[dense_key] = item[dense_key].tolist()
         if kind == "shuffle":
             random.shuffle(items)
         elif kind == "missing_vector" and items:
@@ -550,9 +557,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-_CONTENT_FAULTS = frozenset(
-    {"slow", "shuffle", "missing_vector", "wrong_width", "duplicate_index", "nan", "malformed_json"}
+_TAMPERING_FAULTS = frozenset(
+    {"shuffle", "missing_vector", "wrong_width", "duplicate_index", "nan", "malformed_json"}
 )
+_CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 def _fault_reply(fault: Fault, emulator: Emulator) -> _Reply:
