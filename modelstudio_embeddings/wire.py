@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jiter
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from .errors import ConfigurationError, ResponseValidationError
 from .models import ModelSpec
@@ -148,7 +148,7 @@ def validate_options(spec: ModelSpec, protocol: str, options: EmbedOptions) -> N
 def decode_json(content: bytes) -> object:
     """Parse a response body, turning any JSON error into a ResponseValidationError."""
     try:
-        return jiter.from_json(content)
+        return orjson.loads(content)
     except ValueError as exc:
         snippet = content[:80].decode("utf-8", "replace")
         raise ResponseValidationError(

@@ -366,28 +366,33 @@ class _Handler(BaseHTTPRequestHandler):
         self._pending = {"path": path, "body": None, "fault": None, "started": started}
         self._pending_headers = headers
         self._pending_counts = (0, 0)
+        # The answer is due ``latency_ms`` after arrival, whatever the emulator's own work took:
+        # a service's latency includes its compute.
+        due = time.monotonic() + emulator.latency_ms / 1000.0
         try:
-            if emulator.latency_ms:
-                time.sleep(emulator.latency_ms / 1000.0)
             try:
                 body = self._pending["body"] = _parse_body(body_bytes)
                 fault = emulator._next_fault(_texts_of(body, native))
                 self._pending["fault"] = fault.name if fault else None
                 self._check_auth(native)
                 if fault is not None and fault.kind == "reset":
+                    _sleep_until(due)
                     self._settle(0)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if fault is not None and fault.kind == "slow" and fault.seconds:
-                    time.sleep(fault.seconds)
+                    due += fault.seconds
                 payload, rows, tokens = self._serve(body, native, fault)
                 self._pending_counts = (rows, tokens)
+                _sleep_until(due)
                 self._send_payload(payload, fault)
             except _HtmlReply as reply:
+                _sleep_until(due)
                 page = f"<html><head><title>{reply.status}</title></head><body><h1>Bad Gateway"
                 self._send_bytes(reply.status, (page + "</h1></body></html>").encode(), "text/html")
             except _Reply as reply:
+                _sleep_until(due)
                 body_out = _flat(reply.body) if native else reply.body
                 self._send_json(reply.status, body_out, reply.headers)
         finally:
@@ -562,6 +567,13 @@ _TAMPERING_FAULTS = frozenset(
 )
 _CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _sleep_until(due: float) -> None:
+    """Hold the answer until its due time (monotonic clock)."""
+    remaining = due - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 def _fault_reply(fault: Fault, emulator: Emulator) -> _Reply:
