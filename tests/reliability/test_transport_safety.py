@@ -1,5 +1,5 @@
-"""The key only ever goes to the host the user configured: no plain http to remote hosts, and
-no redirects followed.
+"""The key only ever goes to the host the user configured (no plain http to remote hosts, and
+no redirects followed), over TLS that verifies certificates.
 
 A redirect cannot be expressed by the emulator (it is the service, not a proxy in front of it),
 so two tiny loopback servers stand in: one that redirects, one that records what reaches it.
@@ -7,6 +7,7 @@ so two tiny loopback servers stand in: one that redirects, one that records what
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,3 +77,16 @@ def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(
 def test_plain_http_to_a_remote_host_is_refused_before_any_request() -> None:
     with pytest.raises(mse.ConfigurationError, match="unencrypted"):
         EmbeddingClient(api_key=KEY, base_url="http://dashscope.aliyuncs.com")
+
+
+async def test_every_client_shares_one_verifying_tls_context() -> None:
+    """Certificates are still verified, but the CA bundle is read once per process, not once
+    per SDK client (about 15 ms each: the sync one and one per event loop)."""
+    contexts = []
+    for _ in range(2):
+        client = EmbeddingClient(api_key="sk-test", base_url="https://dashscope.aliyuncs.com")
+        for sdk in (client._openai_sync(), client._openai_async()):
+            contexts.append(sdk._client._transport._pool._ssl_context)  # httpx2's TLS context
+        await client.aclose()
+    assert all(context is contexts[0] for context in contexts)
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
