@@ -22,4 +22,6 @@ def test_benchmark_runs_our_clients_and_checks_every_row() -> None:
     assert done.returncode == 0, done.stderr
     assert "| scenario | client |" in done.stdout
     assert done.stdout.count("all rows") == 15, done.stdout
+    assert done.stdout.count("ceiling: raw HTTP") == 2  # scenarios 1 and 3, not the limited one
+    assert "Scenario 1: LangChain embed_documents at" in done.stdout
     assert "Scenario 4 (memory)" in done.stdout
