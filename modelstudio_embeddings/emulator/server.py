@@ -301,6 +301,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK (40 ms on Linux), which made every small answer, a 429 above all,
+    # arrive 40 ms late on a kept-alive connection.
+    disable_nagle_algorithm = True
     server: _Server
     _pending: dict[str, Any] | None = None
     _pending_headers: dict[str, str]
