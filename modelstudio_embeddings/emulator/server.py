@@ -119,6 +119,7 @@ class Emulator:
         self.compatible_extensions = compatible_extensions
         self._lock = threading.Lock()
         self._script: deque[Fault] = deque()
+        self._generation = 0  # one more at every reset
         self._log: list[RequestRecord] = []
         self._stats = EmulatorStats()
         self._bucket = max(1.0, float(requests_per_second or 0))
@@ -189,8 +190,10 @@ class Emulator:
             self._script.clear()
 
     def reset(self) -> None:
-        """Clear the log, the stats and the script."""
+        """Clear the log, the stats and the script. A request still being answered from before
+        the reset (a slow one its client gave up on) is not recorded in the new log."""
         with self._lock:
+            self._generation += 1
             self._script.clear()
             self._log.clear()
             in_flight = self._stats.in_flight
@@ -247,8 +250,12 @@ class Emulator:
                     break
         return None
 
-    def _record(self, record: RequestRecord, rows: int, tokens: int) -> None:
+    def _record(
+        self, record: RequestRecord, rows: int, tokens: int, generation: int | None = None
+    ) -> None:
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             self._log.append(record)
             by_status = self._stats.responses_by_status
             by_status[record.status] = by_status.get(record.status, 0) + 1
@@ -367,7 +374,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send_json(429, _flat(refused) if native else refused)
             return
-        self._pending = {"path": path, "body": None, "fault": None, "started": started}
+        self._pending = {
+            "path": path,
+            "body": None,
+            "fault": None,
+            "started": started,
+            "generation": emulator._generation,
+        }
         self._pending_headers = headers
         self._pending_counts = (0, 0)
         # The answer is due ``latency_ms`` after arrival, whatever the emulator's own work took:
@@ -417,7 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
             pending["started"],
             self._pending_headers,
         )
-        emulator._record(record, *self._pending_counts)
+        emulator._record(record, *self._pending_counts, generation=pending["generation"])
 
     def _check_auth(self, native: bool) -> None:
         given = self.headers.get("Authorization", "")

@@ -260,3 +260,19 @@ def test_env_fixture_points_the_environment_at_an_emulator(modelstudio_env: Emul
 
     assert EmbeddingClient().embed(["reads DASHSCOPE_* from the environment"]).shape == (1, 1024)
     assert modelstudio_env.stats.requests == 1
+
+
+def test_a_request_from_before_a_reset_stays_out_of_the_new_log(emulator: Emulator) -> None:
+    """A shared emulator is reset between tests; a slow request its client gave up on must not
+    land in the next test's log or stats when it is finally answered."""
+    emulator.script(Fault.slow(0.3))
+    body = {"model": "text-embedding-v4", "input": ["old"]}
+    late = threading.Thread(target=post, args=(emulator, body))
+    late.start()
+    while emulator.stats.in_flight == 0:
+        threading.Event().wait(0.005)
+    emulator.reset()
+    assert post(emulator, {"model": "text-embedding-v4", "input": ["new"]})[0] == 200
+    late.join()
+    assert [record.texts for record in emulator.log] == [["new"]]
+    assert emulator.stats.requests == 1 and emulator.stats.responses_by_status == {200: 1}
