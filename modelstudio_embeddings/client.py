@@ -450,8 +450,9 @@ class EmbeddingClient:
         self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
         self._limiter.record_success()
 
-    def _translate(self, exc: openai.OpenAIError, batch: Batch) -> ModelStudioError:
-        """The library error for what the SDK raised; the one place SDK errors are read."""
+    def _translate(self, exc: openai.OpenAIError, batch: Batch, sent_in: int) -> ModelStudioError:
+        """The library error for what the SDK raised; the one place SDK errors are read.
+        ``sent_in`` is the limiter's epoch when the request went out."""
         indices = batch.indices
         context: dict[str, Any] = {
             "model": self.model,
@@ -473,7 +474,7 @@ class EmbeddingClient:
             )
             if isinstance(error, RateLimitError):
                 self._usage.add(throttled=1)
-                self._limiter.record_throttle()
+                self._limiter.record_throttle(sent_in)
             return error
         if isinstance(exc, openai.APITimeoutError):
             return APITimeoutError(
@@ -508,22 +509,22 @@ class EmbeddingClient:
 
     def _send_sync(self, call: Call, step: Send) -> ModelStudioError | None:
         client = self._openai_sync()
-        self._limiter.acquire()
+        sent_in = self._limiter.acquire()
         try:
             self._usage.add(requests=1)
             response = client.post(
                 self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
             )
         except openai.OpenAIError as exc:
-            return self._failed(exc, step)
+            return self._failed(exc, step, sent_in)
         finally:
             self._limiter.release()
         return self._received(call, step, response.content)
 
-    def _failed(self, exc: openai.OpenAIError, step: Send) -> ModelStudioError:
+    def _failed(self, exc: openai.OpenAIError, step: Send, sent_in: int) -> ModelStudioError:
         """Count a request the SDK raised for, and translate it (both executors)."""
         self._usage.add(failed_requests=1)
-        return self._translate(exc, step.batch)
+        return self._translate(exc, step.batch, sent_in)
 
     def _received(self, call: Call, step: Send, content: bytes) -> ModelStudioError | None:
         """Absorb a 200 body into the call; its validation error, if any (both executors)."""
@@ -585,14 +586,14 @@ class EmbeddingClient:
 
     async def _send_async(self, call: Call, step: Send) -> ModelStudioError | None:
         client = self._openai_async()
-        await self._limiter.acquire_async()
+        sent_in = await self._limiter.acquire_async()
         try:
             self._usage.add(requests=1)
             response = await client.post(
                 self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
             )
         except openai.OpenAIError as exc:
-            return self._failed(exc, step)
+            return self._failed(exc, step, sent_in)
         finally:
             self._limiter.release()
         return self._received(call, step, response.content)

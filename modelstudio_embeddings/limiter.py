@@ -2,18 +2,37 @@
 
 A plain ``threading.Semaphore`` would block an event loop and an ``asyncio.Semaphore`` is
 bound to one loop, so this keeps one queue of waiters of either kind and wakes each in its
-own world. The bound adapts (AIMD): it grows while requests succeed and halves on a 429, so a
-client converges to the account's rate limit instead of retrying in a storm.
+own world. The bound adapts: it doubles every round trip while requests succeed (slow start),
+halves on a 429, and then grows back with time as TCP's CUBIC does, fast at first, slowly
+near the bound that was throttled, probing beyond it only after a pause. A client therefore
+settles just under the account's rate limit and meets a 429 every few seconds, not several a
+second. One burst of 429s is one event: the 429s of requests sent before the cut tell nothing
+new and do not cut again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["ConcurrencyLimiter"]
+__all__ = ["ConcurrencyLimiter", "cubic_bound"]
+
+DECREASE = 0.5
+"""The bound after a 429, as a share of the bound before it."""
+GROWTH = 0.4
+"""CUBIC's C: how fast the bound grows back, in requests in flight per second cubed."""
+
+
+def cubic_bound(throttled_at: float, seconds: float) -> float:
+    """The bound ``seconds`` after a 429 cut it from ``throttled_at``: ``DECREASE`` times it at
+    once, back to it after ``K`` seconds (concave), beyond it only later (convex)."""
+    k = math.cbrt(throttled_at * (1 - DECREASE) / GROWTH)
+    return GROWTH * (seconds - k) ** 3 + throttled_at
 
 
 @dataclass(eq=False)
@@ -26,14 +45,24 @@ class _Waiter:
 class ConcurrencyLimiter:
     """At most ``limit`` holders at once; ``limit`` moves between 1 and ``maximum``."""
 
-    def __init__(self, maximum: int, *, initial: int | None = None, adaptive: bool = True) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        initial: int | None = None,
+        adaptive: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if maximum < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.maximum = maximum
         self.adaptive = adaptive
         start = maximum if initial is None or not adaptive else max(1, min(initial, maximum))
         self._limit = float(start)
-        self._slow_start_until = float(maximum)
+        self._clock = clock
+        self._throttled_at: float | None = None  # the bound a 429 last cut; None: slow start
+        self._cut_time = 0.0
+        self._cuts = 0
         self._in_flight = 0
         self.peak_in_flight = 0
         self._waiters: deque[_Waiter] = deque()
@@ -50,27 +79,31 @@ class ConcurrencyLimiter:
 
     # --- acquiring ----------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        """Block the calling thread until a slot is free, then hold it."""
+    def acquire(self) -> int:
+        """Block the calling thread until a slot is free, then hold it. Returns the epoch the
+        request goes out in, for ``record_throttle``."""
         with self._lock:
             if self._try_take():
-                return
+                return self._cuts
             waiter = _Waiter(event=threading.Event())
             self._waiters.append(waiter)
         assert waiter.event is not None
         waiter.event.wait()
+        return self._cuts
 
-    async def acquire_async(self) -> None:
-        """Wait in the running loop until a slot is free, then hold it; cancellable."""
+    async def acquire_async(self) -> int:
+        """Wait in the running loop until a slot is free, then hold it; cancellable. Returns
+        the epoch, as ``acquire``."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._try_take():
-                return
+                return self._cuts
             future: asyncio.Future[None] = loop.create_future()
             waiter = _Waiter(loop=loop, future=future)
             self._waiters.append(waiter)
         try:
             await future
+            return self._cuts
         except asyncio.CancelledError:
             with self._lock:
                 if waiter in self._waiters:
@@ -91,24 +124,30 @@ class ConcurrencyLimiter:
     # --- adapting -----------------------------------------------------------------------
 
     def record_success(self) -> None:
-        """A request went through: grow by one per success below the threshold (doubling per
-        round trip), by one per round trip above it."""
+        """A request went through: one more slot per success before any 429 (doubling each
+        round trip), else the CUBIC bound for the time since the last cut."""
         if not self.adaptive:
             return
         with self._lock:
-            if self._limit < self._slow_start_until:
-                self._limit = min(self.maximum, self._limit + 1)
+            if self._throttled_at is None:
+                grown = self._limit + 1
             else:
-                self._limit = min(self.maximum, self._limit + 1 / self._limit)
+                grown = cubic_bound(self._throttled_at, self._clock() - self._cut_time)
+            self._limit = max(1.0, min(float(self.maximum), grown))
             self._wake_ready()
 
-    def record_throttle(self) -> None:
-        """A 429: halve the bound and remember where the trouble began."""
+    def record_throttle(self, sent_in: int | None = None) -> None:
+        """A 429: cut the bound by ``DECREASE`` and remember where, unless the request went
+        out (``sent_in``, from ``acquire``) before the last cut, which already answered it."""
         if not self.adaptive:
             return
         with self._lock:
-            self._slow_start_until = max(1.0, self._limit / 2)
-            self._limit = max(1.0, self._limit / 2)
+            if sent_in is not None and sent_in < self._cuts:
+                return
+            self._cuts += 1
+            self._throttled_at = self._limit
+            self._cut_time = self._clock()
+            self._limit = max(1.0, self._limit * DECREASE)
 
     # --- internals (called with the lock held) -----------------------------------------
 

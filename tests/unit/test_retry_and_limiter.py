@@ -10,7 +10,7 @@ import time
 import pytest
 
 import modelstudio_embeddings as mse
-from modelstudio_embeddings.limiter import ConcurrencyLimiter
+from modelstudio_embeddings.limiter import ConcurrencyLimiter, cubic_bound
 from modelstudio_embeddings.retry import RetryPolicy
 
 RNG = random.Random(0)
@@ -123,22 +123,74 @@ async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
     limiter.release()
 
 
-def test_the_bound_halves_on_429_and_grows_back_on_success() -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_bound_doubles_each_round_trip_until_the_first_429() -> None:
     limiter = ConcurrencyLimiter(16, initial=8)
     assert limiter.limit == 8
-    for _ in range(8):
+    for _ in range(8):  # one round trip of eight successes
         limiter.record_success()
     assert limiter.limit == 16
+    limiter.record_success()
+    assert limiter.limit == 16, "never above max_concurrency"
+
+
+def test_after_a_429_the_bound_halves_then_grows_back_with_time_slowly_near_the_old_bound() -> None:
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(16, initial=16, clock=clock)
     limiter.record_throttle()
     assert limiter.limit == 8
-    limiter.record_throttle()
+    for _ in range(100):  # successes alone, with no time passing, do not grow it back
+        limiter.record_success()
+    assert limiter.limit == 8
+    seen = []
+    for tenth in range(1, 60):
+        clock.now = tenth / 10
+        limiter.record_success()
+        seen.append(limiter.limit)
+    assert seen == sorted(seen), "it only grows while requests succeed"
+    k = round((16 * 0.5 / 0.4) ** (1 / 3), 1)  # CUBIC's K: seconds to get back to 16
+    assert seen[int(k * 10) - 1] == 15 or seen[int(k * 10) - 1] == 16
+    assert seen[4] >= 11, "fast at first: over a third of the way back within half a second"
+    plateau = [n for n in seen if n >= 15]
+    assert len(plateau) >= 5, "then it lingers near the bound that was throttled"
+
+
+def test_cubic_bound_is_half_at_the_cut_and_the_old_bound_after_k_seconds() -> None:
+    assert cubic_bound(10, 0) == pytest.approx(5)
+    k = (10 * 0.5 / 0.4) ** (1 / 3)
+    assert cubic_bound(10, k) == pytest.approx(10)
+    assert cubic_bound(10, k + 1) == pytest.approx(10.4)
+
+
+def test_one_burst_of_429s_cuts_the_bound_once() -> None:
+    limiter = ConcurrencyLimiter(16, initial=16, clock=FakeClock())
+    epochs = [limiter.acquire() for _ in range(16)]  # sixteen requests in flight
+    for epoch in epochs:  # all sixteen come back 429: one event
+        limiter.release()
+        limiter.record_throttle(epoch)
+    assert limiter.limit == 8
+    later = limiter.acquire()  # sent after the cut: its 429 is news and cuts again
+    limiter.release()
+    limiter.record_throttle(later)
     assert limiter.limit == 4
-    for _ in range(4):
-        limiter.record_success()
-    assert 4 <= limiter.limit < 6
-    for _ in range(200):
-        limiter.record_success()
-    assert limiter.limit == 16
-    for _ in range(10):
+    limiter.record_throttle()  # a 429 with no epoch always counts
+    assert limiter.limit == 2
+    for _ in range(5):
         limiter.record_throttle()
-    assert limiter.limit == 1
+    assert limiter.limit == 1, "never below one"
+
+
+async def test_async_acquire_reports_the_epoch_too() -> None:
+    limiter = ConcurrencyLimiter(2, initial=2)
+    first = await limiter.acquire_async()
+    limiter.record_throttle(first)
+    limiter.release()
+    assert await limiter.acquire_async() == first + 1
+    limiter.release()
