@@ -32,10 +32,10 @@ _batch_progress: ContextVar[Callable[[int], None] | None] = ContextVar(
 )
 
 
-def default_embed_batch_size(rows_per_request: int, max_concurrency: int) -> int:
-    """Rows that fill every request slot at once, within LlamaIndex's bound of 2048."""
-    most = _MAX_EMBED_BATCH_SIZE // rows_per_request * rows_per_request
-    return max(rows_per_request, min(rows_per_request * max_concurrency, most))
+def default_embed_batch_size(rows_per_request: int) -> int:
+    """The largest chunk LlamaIndex allows (2048 rows) in whole requests: its sync path waits
+    for every chunk to finish before the next starts, so the fewer chunks the better."""
+    return max(rows_per_request, _MAX_EMBED_BATCH_SIZE // rows_per_request * rows_per_request)
 
 
 class ModelStudioEmbedding(BaseEmbedding):
@@ -43,10 +43,11 @@ class ModelStudioEmbedding(BaseEmbedding):
 
     LlamaIndex cuts input into ``embed_batch_size`` chunks: the sync path embeds them one after
     another, the async path gathers them all at once (``num_workers`` at most, if set). The
-    default chunk is the model's rows per request times ``max_concurrency`` (160 for v4 at 16),
-    so each sync chunk fills every request slot; the async gather still holds at most
-    ``max_concurrency`` requests in flight, because every chunk waits on the core client's one
-    bound, whatever ``num_workers`` is.
+    default chunk is as large as LlamaIndex allows in whole requests (2040 rows for v4), so the
+    sync path rarely waits at a chunk's end with request slots idle; within a chunk the core
+    keeps ``max_concurrency`` requests in flight. The async gather holds at most
+    ``max_concurrency`` requests in flight too, because every chunk waits on the core client's
+    one bound, whatever ``num_workers`` is.
 
     The connection settings are fixed once the core client is built from them (assigning one
     raises). The key is never serialized: ``to_dict``, events and pickles leave it out, and a
@@ -91,10 +92,7 @@ class ModelStudioEmbedding(BaseEmbedding):
             raise ConfigurationError(f"model_name={model_name!r} and model={model!r} differ.")
         spec = resolve_model(model_name or model or DEFAULT_MODEL)
         kwargs["dimensions"] = resolve_dimensions(spec, kwargs.get("dimensions"))
-        concurrency = kwargs.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
-        kwargs.setdefault(
-            "embed_batch_size", default_embed_batch_size(spec.rows_per_request, concurrency)
-        )
+        kwargs.setdefault("embed_batch_size", default_embed_batch_size(spec.rows_per_request))
         super().__init__(model_name=spec.name, **kwargs)
         self._api_key = api_key
         self._retry_policy = retry_policy

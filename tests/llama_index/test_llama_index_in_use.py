@@ -129,9 +129,14 @@ def test_async_batch_of_500_stays_within_the_bound_whatever_num_workers(
 def test_the_sync_path_runs_requests_concurrently(emulator: Emulator, make_embedding: Make) -> None:
     emulator.configure(latency_ms=20)
     embedding = make_embedding(max_concurrency=8)
-    assert embedding.embed_batch_size == 80
+    assert embedding.embed_batch_size == 2040, "LlamaIndex's largest chunk, in whole requests"
     embedding.get_text_embedding_batch([f"row {i}" for i in range(160)])
     assert 1 < emulator.stats.peak_in_flight <= 8
+
+
+def test_the_default_chunk_is_whole_requests_within_llamaindexs_bound(make_embedding: Make) -> None:
+    assert make_embedding(model_name="text-embedding-v2").embed_batch_size == 2025  # 81 x 25
+    assert make_embedding(embed_batch_size=30).embed_batch_size == 30  # a chosen size stays
 
 
 def test_an_index_queried_at_another_width_fails_loudly(make_embedding: Make) -> None:
