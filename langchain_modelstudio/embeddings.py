@@ -74,21 +74,19 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order, as Python floats."""
-        return self._client.embed(texts, **self._kind("document")).tolist()  # type: ignore[no-any-return]
+        return self._client.embed_lists(texts, **self._kind("document"))
 
     def embed_query(self, text: str) -> list[float]:
         """The vector of one search query (sent as a query where the protocol allows)."""
-        return self._client.embed([text], **self._kind("query"))[0].tolist()  # type: ignore[no-any-return]
+        return self._client.embed_lists([text], **self._kind("query"))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """``embed_documents`` natively on asyncio."""
-        vectors = await self._client.aembed(texts, **self._kind("document"))
-        return vectors.tolist()  # type: ignore[no-any-return]
+        return await self._client.aembed_lists(texts, **self._kind("document"))
 
     async def aembed_query(self, text: str) -> list[float]:
         """``embed_query`` natively on asyncio."""
-        vectors = await self._client.aembed([text], **self._kind("query"))
-        return vectors[0].tolist()  # type: ignore[no-any-return]
+        return (await self._client.aembed_lists([text], **self._kind("query")))[0]
 
     # --- ours ------------------------------------------------------------------------------
 

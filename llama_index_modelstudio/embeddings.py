@@ -121,11 +121,10 @@ class ModelStudioEmbedding(BaseEmbedding):
     # --- LlamaIndex's interface: every path goes through the core -------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._client.embed([query], **self._options("query"))[0].tolist()  # type: ignore[no-any-return]
+        return self._client.embed_lists([query], **self._options("query"))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        vectors = await self._client.aembed([query], **self._options("query"))
-        return vectors[0].tolist()  # type: ignore[no-any-return]
+        return (await self._client.aembed_lists([query], **self._options("query")))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]
@@ -134,11 +133,10 @@ class ModelStudioEmbedding(BaseEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._client.embed(texts, **self._options("document")).tolist()  # type: ignore[no-any-return]
+        return self._client.embed_lists(texts, **self._options("document"))
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        vectors = await self._client.aembed(texts, **self._options("document"))
-        return vectors.tolist()  # type: ignore[no-any-return]
+        return await self._client.aembed_lists(texts, **self._options("document"))
 
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any

@@ -230,6 +230,37 @@ class EmbeddingClient:
         call = await self._arun(texts, options, show_progress, progress, deadline)
         return call.result()
 
+    def embed_lists(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> list[list[float]]:
+        """``embed`` as Python floats, for frameworks that want lists. Each request's rows are
+        converted as it lands, while later requests are still in flight, not all at the end."""
+        options = self._options(text_type, instruct, "dense")
+        call = self._run(texts, options, show_progress, progress, deadline, lists=True)
+        return call.result_lists()
+
+    async def aembed_lists(
+        self,
+        texts: Sequence[str],
+        *,
+        text_type: str | None = None,
+        instruct: str | None = None,
+        show_progress: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+    ) -> list[list[float]]:
+        """The same as ``embed_lists``, natively on asyncio."""
+        options = self._options(text_type, instruct, "dense")
+        call = await self._arun(texts, options, show_progress, progress, deadline, lists=True)
+        return call.result_lists()
+
     def embed_sparse(
         self,
         texts: Sequence[str],
@@ -287,9 +318,12 @@ class EmbeddingClient:
         show_progress: bool | None,
         progress: Callable[[int], None] | None,
         deadline: float | None,
+        *,
+        lists: bool = False,
     ) -> Call:
         """Carry out one call on the thread pool; the finished Call (result not yet checked)."""
-        with self._planned(texts, options, show_progress, progress, deadline) as (call, workers):
+        planned = self._planned(texts, options, show_progress, progress, deadline, lists)
+        with planned as (call, workers):
             if workers == 1:
                 self._run_sync(call)
             elif workers > 1:
@@ -313,9 +347,12 @@ class EmbeddingClient:
         show_progress: bool | None,
         progress: Callable[[int], None] | None,
         deadline: float | None,
+        *,
+        lists: bool = False,
     ) -> Call:
         """Carry out one call on the running loop; cancelling it cancels its requests."""
-        with self._planned(texts, options, show_progress, progress, deadline) as (call, workers):
+        planned = self._planned(texts, options, show_progress, progress, deadline, lists)
+        with planned as (call, workers):
             tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
             try:
                 await asyncio.gather(*tasks)
@@ -335,11 +372,12 @@ class EmbeddingClient:
         show_progress: bool | None,
         progress: Callable[[int], None] | None,
         deadline: float | None,
+        lists: bool,
     ) -> Iterator[tuple[Call, int]]:
         """A validated, planned call with its progress bar, and how many workers it needs."""
         rows = self._prepare(texts)
         with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, options, _chain(bar, progress), deadline)
+            call = self._new_call(rows, options, _chain(bar, progress), deadline, lists)
             yield call, min(self.max_concurrency, call.batches_pending)
 
     def close(self) -> None:
@@ -413,11 +451,13 @@ class EmbeddingClient:
         options: EmbedOptions,
         progress: Callable[[int], None] | None,
         deadline: float | None,
+        lists: bool = False,
     ) -> Call:
         return Call(
             rows,
             self.dimensions,
             options=options,
+            lists=lists,
             rows_per_request=lambda: self._rows_per_request,
             learn_rows_per_request=self._learn_rows_per_request,
             retry=self.retry_policy,
@@ -447,6 +487,8 @@ class EmbeddingClient:
             ) from None
         if call.sparse is not None and parsed.sparse is not None:
             call.sparse[batch.start : batch.stop] = parsed.sparse
+        if call.lists is not None and out is not None:
+            call.lists[batch.start : batch.stop] = out.tolist()
         self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
         self._limiter.record_success()
 

@@ -63,6 +63,7 @@ class Call:
         width: int,
         *,
         options: EmbedOptions | None = None,
+        lists: bool = False,
         rows_per_request: Callable[[], int],
         learn_rows_per_request: Callable[[int], None],
         retry: RetryPolicy,
@@ -77,6 +78,10 @@ class Call:
         self.out: npt.NDArray[np.float32] = np.empty((len(texts), width), dtype=np.float32)
         self.sparse: list[SparseEmbedding | None] | None = (
             [None] * len(texts) if self.options.sparse else None
+        )
+        # The dense rows as Python floats too, filled request by request, if the caller wants.
+        self.lists: list[list[float] | None] | None = (
+            [None] * len(texts) if lists and self.options.dense else None
         )
         self._done = np.zeros(len(texts), dtype=bool)
         self._pending: deque[Batch] = deque(plan_batches(len(texts), rows_per_request()))
@@ -199,6 +204,12 @@ class Call:
                 partial=self.partial(),
             )
         return self.out
+
+    def result_lists(self) -> list[list[float]]:
+        """``result``, as the Python lists filled while the requests landed."""
+        self.result()
+        assert self.lists is not None, "the call was not made with lists=True"
+        return self.lists  # type: ignore[return-value]  # result() checked every row is there
 
     def _row_error(
         self, kind: type[ModelStudioError], flagged: list[tuple[int, ModelStudioError]]

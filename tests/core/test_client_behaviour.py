@@ -258,3 +258,26 @@ def test_property_row_i_is_vector_of_text_i(
     emulator.script(*(Fault.shuffle() for _ in range(shuffles)))
     got = asyncio.run(client.aembed(texts)) if use_async else client.embed(texts)
     assert np.array_equal(got, singles)
+
+
+def test_embed_lists_is_embed_as_python_floats_row_for_row(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
+    client = make_client()
+    texts = corpus(35)
+    emulator.script(Fault.shuffle(), Fault.shuffle())
+    lists = client.embed_lists(texts)
+    assert lists == client.embed(texts).tolist()
+    assert all(type(value) is float for value in lists[7])
+
+
+async def test_aembed_lists_matches_and_a_refused_row_still_raises_with_the_rest(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
+    client = make_client()
+    texts = corpus(12)
+    assert await client.aembed_lists(texts) == client.embed(texts).tolist()
+    with pytest.raises(mse.ContentInspectionError) as info:
+        await client.aembed_lists([*texts, "[[BLOCKED]] not this one"])
+    assert tuple(info.value.indices or ()) == (12,)
+    assert info.value.partial is not None and len(info.value.partial) == 12
