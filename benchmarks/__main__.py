@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke test")
     parser.add_argument("--only-ours", action="store_true", help="skip the peers")
     parser.add_argument("--passes", type=int, default=None, help="timed passes a row (3)")
+    parser.add_argument("--rows", type=int, default=None, help="texts a scenario (2,000)")
     parser.add_argument("--memory-rows", type=int, default=None)
     args = parser.parse_args(argv)
-    rows = 200 if args.quick else 2000
+    rows = args.rows or (200 if args.quick else 2000)
     passes = args.passes or (1 if args.quick else 3)
     scenarios = [
         Scenario("1: 50 ms, no limits", rows, 50.0),

@@ -169,7 +169,8 @@ def memory_scenario(emulator: EmulatorProcess, rows: int) -> str:
     tracemalloc.stop()
     ratio = peak / vectors.nbytes
     return (
-        f"Scenario 4 (memory): {rows:,} rows x {DIMENSIONS} through the core in {seconds:.1f} s; "
+        f"Scenario 4 (memory): {rows:,} rows x {DIMENSIONS} through the core in {seconds:.1f} s "
+        "under tracemalloc; "
         f"array {vectors.nbytes / 2**20:.0f} MiB, peak traced {peak / 2**20:.0f} MiB "
         f"({ratio:.2f}x the array, texts included); process peak RSS {_rss_mib():.0f} MiB "
         f"(interpreter and libraries before the call: {baseline:.0f} MiB)."
