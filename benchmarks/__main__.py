@@ -23,6 +23,7 @@ from .harness import (
     EmulatorProcess,
     Row,
     Scenario,
+    ideal_texts_per_s,
     median_pass,
     memory_scenario,
     timed_pass,
@@ -74,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 row.peak_mb = traced_peak_mib(emulator, scenario, last[name].run, texts)
                 results.append(row)
         print(table(results))
-        ideal = rows / 10 * scenarios[0].latency_ms / 1000 / DEFAULT_MAX_CONCURRENCY
+        ideal = ideal_texts_per_s(scenarios[0], DEFAULT_MAX_CONCURRENCY)
         print(
             f"\nEach row: the median of {passes} timed passes, each with fresh clients. Ideal "
-            f"for scenario 1 at max_concurrency={DEFAULT_MAX_CONCURRENCY}: {ideal:.2f} s "
-            f"({rows / ideal:,.0f} texts/s). Scenario 2 allows 100 requests/s (1,000 texts/s) "
+            f"for scenario 1 at max_concurrency={DEFAULT_MAX_CONCURRENCY}: {rows / ideal:.2f} s "
+            f"({ideal:,.0f} texts/s). Scenario 2 allows 100 requests/s (1,000 texts/s) "
             "after a one-second burst."
         )
         print(targets(results, scenarios, DEFAULT_MAX_CONCURRENCY))

@@ -14,9 +14,17 @@ from pydantic import SecretStr
 
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY
 
-from .harness import DIMENSIONS, KEY, MODEL, EmulatorProcess, Runner, Scenario
+from .harness import (
+    DIMENSIONS,
+    KEY,
+    MODEL,
+    ROWS_PER_REQUEST,
+    EmulatorProcess,
+    Runner,
+    Scenario,
+)
 
-CEILING = "ceiling: raw HTTP, 16 in flight, nothing parsed"
+CEILING = f"ceiling: raw HTTP, {DEFAULT_MAX_CONCURRENCY} in flight, nothing parsed"
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,12 @@ def ceiling(base_url: str) -> Contender:
                 orjson.dumps(
                     {
                         "model": MODEL,
-                        "input": texts[i : i + 10],
+                        "input": texts[i : i + ROWS_PER_REQUEST],
                         "dimensions": DIMENSIONS,
                         "encoding_format": "float",
                     }
                 )
-                for i in range(0, len(texts), 10)
+                for i in range(0, len(texts), ROWS_PER_REQUEST)
             ]
         )
         lock = threading.Lock()

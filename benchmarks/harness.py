@@ -15,9 +15,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelstudio_embeddings import MODELS
+
 MODEL = "text-embedding-v4"
 DIMENSIONS = 1024
 KEY = "sk-bench"
+ROWS_PER_REQUEST = MODELS[MODEL].rows_per_request
+ALL_ROWS = "all rows"
+NO_VECTORS = "n/a (no vectors)"
 
 Runner = Callable[[list[str]], Any]
 
@@ -44,6 +49,11 @@ class Row:
     cpu_per_1k: float = 0.0
     peak_mb: float = 0.0
     correct: str = "-"
+
+
+def ideal_texts_per_s(scenario: Scenario, concurrency: int) -> float:
+    """Every request takes exactly the latency and ``concurrency`` are always in flight."""
+    return ROWS_PER_REQUEST * concurrency / (scenario.latency_ms / 1000)
 
 
 class EmulatorProcess:
@@ -118,11 +128,11 @@ def timed_pass(
     if failed:
         row.correct = failed
     elif reference is None:
-        row.correct = "n/a (no vectors)"
+        row.correct = NO_VECTORS
     else:
         got = np.asarray(vectors, dtype=np.float32)
         ok = got.shape == reference.shape and np.allclose(got, reference, atol=1e-6)
-        row.correct = "all rows" if ok else "WRONG"
+        row.correct = ALL_ROWS if ok else "WRONG"
     return row
 
 
@@ -145,7 +155,7 @@ def traced_peak_mib(
 def median_pass(passes: list[Row]) -> Row:
     """The pass with the median throughput; a failure in any pass is what the row reports."""
     row = sorted(passes, key=lambda r: r.texts_per_s)[len(passes) // 2]
-    wrong = [r.correct for r in passes if r.correct not in ("all rows", "n/a (no vectors)")]
+    wrong = [r.correct for r in passes if r.correct not in (ALL_ROWS, NO_VECTORS)]
     if wrong:
         row.correct = wrong[0]
     return row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .contenders import CEILING
-from .harness import Row, Scenario
+from .harness import ALL_ROWS, ROWS_PER_REQUEST, Row, Scenario, ideal_texts_per_s
 
 
 def table(rows: list[Row]) -> str:
@@ -26,7 +26,7 @@ def targets(results: list[Row], scenarios: list[Scenario], concurrency: int) -> 
     ours = [r for r in results if r.client.startswith("ours")]
     peers = [r for r in results if not r.client.startswith("ours") and r.client != CEILING]
 
-    ideal = first.rows / (first.rows / 10 * first.latency_ms / 1000 / concurrency)
+    ideal = ideal_texts_per_s(first, concurrency)
     sync = by[(first.name, "ours: LangChain sync")]
     line = f"Scenario 1: LangChain embed_documents at {sync.texts_per_s / ideal:.0%} of the ideal"
     top = by.get((first.name, CEILING))
@@ -47,16 +47,16 @@ def targets(results: list[Row], scenarios: list[Scenario], concurrency: int) -> 
         line += f"; our slower async {slowest / gather.texts_per_s:.1f}x OpenAILike's gather"
     lines = [line + "."]
 
-    allowed = (limited.requests_per_second or 0) * 10
+    allowed = (limited.requests_per_second or 0) * ROWS_PER_REQUEST
     mine = [r for r in ours if r.scenario == limited.name]
-    complete = all(r.correct == "all rows" for r in mine)
+    complete = all(r.correct == ALL_ROWS for r in mine)
     line = (
         f"Scenario 2: ours at {min(r.texts_per_s for r in mine) / allowed:.0%} to "
         f"{max(r.texts_per_s for r in mine) / allowed:.0%} of the allowed rate, "
         f"{'every call complete' if complete else 'FAILURES'}, "
         f"{min(r.throttled for r in mine)} to {max(r.throttled for r in mine)} 429s"
     )
-    done = [r for r in peers if r.scenario == limited.name and r.correct == "all rows"]
+    done = [r for r in peers if r.scenario == limited.name and r.correct == ALL_ROWS]
     if done:
         line += "; peers that completed: " + ", ".join(
             f"{r.client} {r.throttled} 429s at {r.texts_per_s / allowed:.0%}" for r in done
