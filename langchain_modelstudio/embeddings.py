@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from copy import deepcopy
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -10,6 +12,7 @@ from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
+from modelstudio_embeddings.adapting import build_client, configuration_errors
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
 __all__ = ["ModelStudioEmbeddings"]
@@ -30,11 +33,9 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
 
     model: str = Field(default=DEFAULT_MODEL, description="text-embedding-v1, -v2, -v3 or -v4.")
-    api_key: SecretStr = Field(
-        default_factory=secret_from_env(
-            "DASHSCOPE_API_KEY",
-            error_message="No API key: pass api_key= or set DASHSCOPE_API_KEY.",
-        ),
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("DASHSCOPE_API_KEY", default=None),
+        description="Defaults to DASHSCOPE_API_KEY; never serialized or pickled.",
     )
     base_url: str | None = Field(default=None, description="Host or compatible-mode URL.")
     region: str | None = Field(default=None, description="cn-beijing, ap-southeast-1, ...")
@@ -43,8 +44,12 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_retries: int = RetryPolicy.max_retries
     timeout: float = DEFAULT_TIMEOUT
-    show_progress: bool = False
-    protocol: str = "compatible"
+    show_progress: bool = Field(default=False, description="A per-row bar for documents.")
+    protocol: str = Field(default="compatible", description="'compatible' or 'native'.")
+    on_too_long: str = Field(default="error", description="'error' or 'truncate'.")
+    adaptive_concurrency: bool = Field(default=True, description="Halve in flight on a 429.")
+    tokenizer: str = Field(default="auto", description="'auto', 'qwen' or 'estimate'.")
+    allow_insecure_http: bool = Field(default=False, description="Plain http to your own host.")
     query_instruction: str | None = Field(
         default=None, description="v4 task instruction sent with queries (native protocol)."
     )
@@ -52,22 +57,15 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
 
     _client: EmbeddingClient = PrivateAttr()
 
+    def __init__(self, **data: Any) -> None:
+        # Every mistake is a ConfigurationError that never shows the values (the key is one).
+        with configuration_errors(type(self).__name__):
+            super().__init__(**data)
+
     @model_validator(mode="after")
     def _build_client(self) -> ModelStudioEmbeddings:
-        self._client = EmbeddingClient(
-            self.model,
-            dimensions=self.dimensions,
-            api_key=self.api_key.get_secret_value(),
-            base_url=self.base_url,
-            region=self.region,
-            workspace_id=self.workspace_id,
-            max_concurrency=self.max_concurrency,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
-            show_progress=self.show_progress,
-            protocol=self.protocol,
-            retry_policy=self.retry_policy,
-        )
+        key = self.api_key.get_secret_value() if self.api_key is not None else None
+        self._client = build_client(self.model, key, self.__dict__)
         return self
 
     # --- LangChain's interface ------------------------------------------------------------
@@ -106,7 +104,10 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
         return f"modelstudio:{self._client.model}:{self._client.dimensions}"
 
     def _kind(self, text_type: str) -> dict[str, Any]:
-        return self._client.options_for(text_type, self.query_instruction)
+        options = self._client.options_for(text_type, self.query_instruction)
+        if text_type == "query":  # one row: a progress bar would only flicker
+            options["show_progress"] = False
+        return options
 
     # --- serialization: the key is a secret, never written ---------------------------------
 
@@ -121,3 +122,25 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": "DASHSCOPE_API_KEY"}
+
+    # --- copies and pickles: a pickle never holds the key; a copy in memory keeps it ----------
+
+    def __getstate__(self) -> dict[Any, Any]:
+        fields = {k: v for k, v in self.__dict__.items() if k != "api_key"}
+        return {"fields": fields}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        if not os.environ.get("DASHSCOPE_API_KEY"):
+            from modelstudio_embeddings import ConfigurationError
+
+            raise ConfigurationError(
+                "An unpickled ModelStudioEmbeddings reads its key from DASHSCOPE_API_KEY (keys "
+                "are never pickled); set it before unpickling."
+            )
+        self.__init__(**state["fields"])  # type: ignore[misc]
+
+    def __copy__(self) -> ModelStudioEmbeddings:
+        return type(self)(**self.__dict__)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioEmbeddings:
+        return type(self)(**deepcopy(dict(self.__dict__), memo))

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from copy import deepcopy
 from typing import Any
 
+import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation.events.embedding import (
+    EmbeddingEndEvent,
+    EmbeddingStartEvent,
+)
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from modelstudio_embeddings import (
     DEFAULT_MODEL,
     ConfigurationError,
     EmbeddingClient,
+    ModelStudioError,
     RetryPolicy,
     Usage,
 )
+from modelstudio_embeddings.adapting import build_client, configuration_errors, errors_at
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 from modelstudio_embeddings.config import resolve_dimensions, resolve_model
 from modelstudio_embeddings.progress import progress_bar
+
+dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioEmbedding"]
 
@@ -70,6 +81,14 @@ class ModelStudioEmbedding(BaseEmbedding):
     )
     timeout: float = Field(default=DEFAULT_TIMEOUT, frozen=True, description="Seconds a request.")
     protocol: str = Field(default="compatible", frozen=True, description="Wire protocol.")
+    on_too_long: str = Field(default="error", frozen=True, description="'error' or 'truncate'.")
+    adaptive_concurrency: bool = Field(
+        default=True, frozen=True, description="Halve requests in flight on a 429."
+    )
+    tokenizer: str = Field(default="auto", frozen=True, description="'auto', 'qwen', 'estimate'.")
+    allow_insecure_http: bool = Field(
+        default=False, frozen=True, description="Plain http to a host of your own."
+    )
     show_progress: bool = Field(default=False, description="One per-row bar per batch call.")
     query_instruction: str | None = Field(
         default=None, description="v4 task instruction sent with queries (native protocol)."
@@ -93,21 +112,12 @@ class ModelStudioEmbedding(BaseEmbedding):
         spec = resolve_model(model_name or model or DEFAULT_MODEL)
         kwargs["dimensions"] = resolve_dimensions(spec, kwargs.get("dimensions"))
         kwargs.setdefault("embed_batch_size", default_embed_batch_size(spec.rows_per_request))
-        super().__init__(model_name=spec.name, **kwargs)
+        with configuration_errors(type(self).__name__):
+            super().__init__(model_name=spec.name, **kwargs)
         self._api_key = api_key
         self._retry_policy = retry_policy
-        self._client = EmbeddingClient(
-            self.model_name,
-            dimensions=self.dimensions,
-            api_key=api_key,
-            base_url=self.base_url,
-            region=self.region,
-            workspace_id=self.workspace_id,
-            max_concurrency=self.max_concurrency,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
-            protocol=self.protocol,
-            retry_policy=retry_policy,
+        self._client = build_client(
+            self.model_name, api_key, {**self.__dict__, "retry_policy": retry_policy}
         )
 
     @classmethod
@@ -138,19 +148,102 @@ class ModelStudioEmbedding(BaseEmbedding):
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await self._client.aembed_lists(texts, **self._options("document"))
 
+    @dispatcher.span
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        """LlamaIndex's chunking, with one per-row bar over all chunks instead of its own."""
-        with self._one_bar(show_progress, len(texts)):
-            return super().get_text_embedding_batch(texts, show_progress=False, **kwargs)
+        """All texts in one core call, whatever ``embed_batch_size``: the core already splits
+        them into requests, so an error's indices and partial results are positions in
+        ``texts``. LlamaIndex's events are emitted per ``embed_batch_size`` chunk as usual."""
+        with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
+            vectors = self._batch(texts, self._get_text_embeddings)
+            done(vectors)
+        return vectors
 
+    @dispatcher.span
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        """LlamaIndex's chunking and gather, with one per-row bar over all chunks."""
-        with self._one_bar(show_progress, len(texts)):
-            return await super().aget_text_embedding_batch(texts, show_progress=False, **kwargs)
+        """``get_text_embedding_batch`` natively on asyncio, as one core call."""
+        with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
+            missing, found = self._cached(texts)
+            try:
+                fresh = await self._aget_text_embeddings([texts[i] for i in missing])
+            except ModelStudioError as exc:
+                raise errors_at(exc, missing, found) from None
+            vectors = self._merge(texts, missing, found, fresh)
+            done(vectors)
+        return vectors
+
+    def _batch(
+        self, texts: list[str], embed: Callable[[list[str]], list[Embedding]]
+    ) -> list[Embedding]:
+        missing, found = self._cached(texts)
+        try:
+            fresh = embed([texts[i] for i in missing])
+        except ModelStudioError as exc:
+            raise errors_at(exc, missing, found) from None
+        return self._merge(texts, missing, found, fresh)
+
+    def _cached(self, texts: list[str]) -> tuple[list[int], dict[int, Embedding]]:
+        """Positions to embed, and the vectors LlamaIndex's ``embeddings_cache`` already has."""
+        cache = self.embeddings_cache
+        found: dict[int, Embedding] = {}
+        if cache is not None:
+            for i, text in enumerate(texts):
+                hit = cache.get(key=text, collection="embeddings")
+                if hit is not None:
+                    found[i] = next(iter(hit.values()))
+        return [i for i in range(len(texts)) if i not in found], found
+
+    def _merge(
+        self,
+        texts: list[str],
+        missing: list[int],
+        found: dict[int, Embedding],
+        fresh: list[Embedding],
+    ) -> list[Embedding]:
+        if not found and self.embeddings_cache is None:
+            return fresh
+        vectors: list[Embedding | None] = [found.get(i) for i in range(len(texts))]
+        for i, vector in zip(missing, fresh, strict=True):
+            vectors[i] = vector
+            if self.embeddings_cache is not None:
+                self.embeddings_cache.put(
+                    key=texts[i], val={str(uuid.uuid4()): vector}, collection="embeddings"
+                )
+        return vectors  # type: ignore[return-value]  # every position was filled
+
+    @contextmanager
+    def _chunk_events(self, texts: list[str]) -> Iterator[Callable[[list[Embedding]], None]]:
+        """LlamaIndex's start and end events (instrumentation and callbacks), one pair per
+        ``embed_batch_size`` chunk, as its own batching emits them; ``done`` ends them."""
+        size = self.embed_batch_size
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+        model_dict = self.to_payload()
+        if self.rate_limiter is not None:
+            for _ in chunks:
+                self.rate_limiter.acquire()
+        ids = []
+        for _ in chunks:
+            dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+            ids.append(
+                self.callback_manager.on_event_start(
+                    CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
+                )
+            )
+
+        def done(vectors: list[Embedding]) -> None:
+            for k, (chunk, event_id) in enumerate(zip(chunks, ids, strict=True)):
+                part = vectors[k * size : k * size + len(chunk)]
+                dispatcher.event(EmbeddingEndEvent(chunks=chunk, embeddings=part))
+                self.callback_manager.on_event_end(
+                    CBEventType.EMBEDDING,
+                    payload={EventPayload.CHUNKS: chunk, EventPayload.EMBEDDINGS: part},
+                    event_id=event_id,
+                )
+
+        yield done
 
     # --- ours -------------------------------------------------------------------------------
 

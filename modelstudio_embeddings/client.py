@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import socket
 import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,17 +29,21 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
+    HostNotFoundError,
     ModelStudioError,
     RateLimitError,
+    ResponseValidationError,
     translate_status,
+    translate_success_error,
 )
 from .execution import Call, Driver, Send, Sleep
 from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL
-from .planning import Batch, rows_over_limit, too_long_error, validate_texts
+from .planning import Batch, least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
 from .retry import RetryPolicy
 from .tokens import LazyCounter
+from .transport import BoundedTransport, bounded
 from .usage import Usage, UsageCounter
 from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, decode_json, validate_options
 
@@ -47,6 +52,8 @@ __all__ = ["EmbeddingClient"]
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_INITIAL_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 60.0
+_DEADLINE_GRACE = 0.05
+"""How long past a deadline a sync call waits for its requests to time out by themselves."""
 
 
 class EmbeddingClient:
@@ -126,19 +133,25 @@ class EmbeddingClient:
             "on_too_long": on_too_long,
             "tokenizer": tokenizer,
         }
-        self._limiter = ConcurrencyLimiter(
-            max_concurrency,
-            initial=min(max_concurrency, DEFAULT_INITIAL_CONCURRENCY),
-            adaptive=adaptive_concurrency,
-        )
+        self._limiter = self._new_limiter()
+        # Sync calls made on a thread whose event loop is running wait here instead: the
+        # shared bound's async holders could only release their slots on that blocked loop.
+        self._loop_thread_limiter = self._new_limiter()
         self._usage = UsageCounter(self.spec)
         self._rows_per_request = self.spec.rows_per_request
         self._lock = threading.Lock()
         self._sync_client: openai.OpenAI | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, openai.AsyncOpenAI
-        ] = weakref.WeakKeyDictionary()
+        # One SDK client per event loop, closed by the loop's own shutdown (see _open_async).
+        self._async_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        _LIVE_CLIENTS.add(self)
+
+    def _new_limiter(self) -> ConcurrencyLimiter:
+        return ConcurrencyLimiter(
+            self.max_concurrency,
+            initial=min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY),
+            adaptive=self._settings["adaptive_concurrency"],
+        )
 
     # --- public ----------------------------------------------------------------------------
 
@@ -321,23 +334,25 @@ class EmbeddingClient:
         *,
         lists: bool = False,
     ) -> Call:
-        """Carry out one call on the thread pool; the finished Call (result not yet checked)."""
+        """Carry out one call on the thread pool; the finished Call (result not yet checked).
+
+        An interrupt, a worker's failure or the deadline stops the call's other workers
+        before their next request or retry; a call with a deadline returns at it."""
         planned = self._planned(texts, options, show_progress, progress, deadline, lists)
+        limiter = self._limiter_for_this_thread()
         with planned as (call, workers):
-            if workers == 1:
-                self._run_sync(call)
-            elif workers > 1:
+            if workers == 1 and call.deadline is None:
+                self._run_sync(call, limiter)
+            elif workers >= 1:
                 pool = self._thread_pool()
                 futures: list[Future[None]] = [
-                    pool.submit(self._run_sync, call) for _ in range(workers)
+                    pool.submit(self._run_sync, call, limiter) for _ in range(workers)
                 ]
                 try:
-                    wait(futures)
+                    _wait_for_workers(call, futures)
                 except BaseException:
                     call.stop()
                     raise
-                for future in futures:
-                    future.result()
         return call
 
     async def _arun(
@@ -350,17 +365,24 @@ class EmbeddingClient:
         *,
         lists: bool = False,
     ) -> Call:
-        """Carry out one call on the running loop; cancelling it cancels its requests."""
+        """Carry out one call on the running loop; cancelling it cancels its requests, and
+        at the deadline the requests still in flight are cancelled."""
         planned = self._planned(texts, options, show_progress, progress, deadline, lists)
         with planned as (call, workers):
             tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
             try:
-                await asyncio.gather(*tasks)
+                if tasks:
+                    done, pending = await asyncio.wait(
+                        tasks, timeout=call.time_left(), return_when=asyncio.FIRST_EXCEPTION
+                    )
+                    if pending:
+                        if not any(task.exception() for task in done):
+                            call.expire()
+                        await _cancel(call, pending)
+                    for task in done:
+                        task.result()  # a worker's unexpected failure is the call's
             except BaseException:
-                call.stop()
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await _cancel(call, tasks)
                 raise
         return call
 
@@ -392,11 +414,22 @@ class EmbeddingClient:
 
     async def aclose(self) -> None:
         """Release the HTTP connections of the running loop's async client, and ``close``."""
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.pop(loop, None)
-        if client is not None:
-            await client.close()
+        entry = self._async_clients.get(asyncio.get_running_loop())
+        if entry is not None:
+            await entry.closer.aclose()
         self.close()
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's pool threads do not exist here and its connections
+        are the parent's. Drop them unclosed (closing would end the parent's TLS sessions);
+        they are rebuilt on first use."""
+        self._lock = threading.Lock()
+        self._pool = None
+        self._sync_client = None
+        self._async_clients = {}
+        self._limiter.reset_after_fork()
+        self._loop_thread_limiter.reset_after_fork()
+        self._usage.reset_after_fork()
 
     def __enter__(self) -> EmbeddingClient:
         return self
@@ -426,11 +459,16 @@ class EmbeddingClient:
         """Validated rows, each within the token limit (cut down if ``on_too_long="truncate"``)."""
         rows = validate_texts(texts)
         limit = self.spec.tokens_per_row
-        too_long = rows_over_limit(rows, limit, self._tokens.count)
+        # Without exact counts, refuse only what is over for certain: the service decides the
+        # rest, and a row it refuses is isolated and named like a moderated one.
+        exact = self._tokens.exact
+        truncate = self.on_too_long == "truncate"
+        count = self._tokens.count if exact or truncate else least_tokens
+        too_long = rows_over_limit(rows, limit, count)
         if not too_long:
             return rows
-        if self.on_too_long == "error":
-            error = too_long_error(too_long, limit, self.model, exact=self._tokens.exact)
+        if not truncate:
+            error = too_long_error(too_long, limit, self.model, exact=exact)
             raise error._bind(base_url=self.base_url)
         for i, _ in too_long:
             rows[i] = self._tokens.truncate(rows[i], limit)
@@ -464,6 +502,7 @@ class EmbeddingClient:
             usage=self._usage,
             progress=progress,
             deadline=None if deadline is None else time.monotonic() + deadline,
+            timeout=self.timeout,
         )
 
     def _learn_rows_per_request(self, limit: int) -> None:
@@ -476,23 +515,36 @@ class EmbeddingClient:
         texts = call.texts[batch.start : batch.stop]
         return self._wire.body(self.model, texts, dimensions, call.options)
 
-    def _absorb(self, call: Call, batch: Batch, content: bytes) -> None:
-        """Parse one 200 body into the call's rows and count it."""
+    def _absorb(self, call: Call, batch: Batch, status: int, content: bytes) -> None:
+        """Parse one 2xx answer into the call's rows and count it."""
         out = call.out[batch.start : batch.stop] if call.options.dense else None
         try:
-            parsed = self._wire.parse(decode_json(content), out, call.options, batch.rows)
-        except ModelStudioError as exc:
-            raise exc._bind(
+            if status != 200 or not content:
+                raise ResponseValidationError(
+                    f"The service answered {status} with {len(content)} bytes, not 200 with "
+                    "the vectors."
+                )
+            payload = decode_json(content)
+            if _is_error_envelope(payload):
+                raise translate_success_error(payload, secret=self._config.api_key)
+            parsed = self._wire.parse(payload, out, call.options, batch.rows)
+        except (ModelStudioError, ValueError, TypeError) as exc:
+            error = (
+                exc
+                if isinstance(exc, ModelStudioError)
+                else ResponseValidationError(f"The service's response is not usable: {exc}.")
+            )
+            raise error._bind(
                 model=self.model, base_url=self.base_url, indices=batch.indices
             ) from None
-        if call.sparse is not None and parsed.sparse is not None:
-            call.sparse[batch.start : batch.stop] = parsed.sparse
-        if call.lists is not None and out is not None:
-            call.lists[batch.start : batch.stop] = out.tolist()
+        if parsed.sparse is not None:
+            call.absorb_sparse(batch, parsed.sparse)
+        call.absorb_lists(batch)
         self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
-        self._limiter.record_success()
 
-    def _translate(self, exc: openai.OpenAIError, batch: Batch, sent_in: int) -> ModelStudioError:
+    def _translate(
+        self, exc: openai.OpenAIError, batch: Batch, limiter: ConcurrencyLimiter, sent_in: int
+    ) -> ModelStudioError:
         """The library error for what the SDK raised; the one place SDK errors are read.
         ``sent_in`` is the limiter's epoch when the request went out."""
         indices = batch.indices
@@ -516,65 +568,90 @@ class EmbeddingClient:
             )
             if isinstance(error, RateLimitError):
                 self._usage.add(throttled=1)
-                self._limiter.record_throttle(sent_in)
+                limiter.record_throttle(sent_in)
             return error
         if isinstance(exc, openai.APITimeoutError):
             return APITimeoutError(
-                f"No answer from the service within {self.timeout} s.", **context
+                "No complete answer from the service within the request's time "
+                f"(timeout={self.timeout} s, or less before the call's deadline).",
+                **context,
             )
         if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
+            cause = _root_cause(exc)
+            what = f"{type(cause).__name__}: {cause}"
+            if isinstance(cause, socket.gaierror):
+                return HostNotFoundError(
+                    f"The host of {self.base_url} does not resolve ({what}); check base_url "
+                    "or region (e.g. https://dashscope.aliyuncs.com).",
+                    **context,
+                )
             return APIConnectionError(
-                f"Could not reach {self.base_url}: {type(cause).__name__}: {cause}".replace(
-                    self._config.api_key, "<redacted>"
-                ),
+                _redact(f"Could not reach {self.base_url}: {what}", self._config.api_key),
                 **context,
             )
         return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
 
+    def _limiter_for_this_thread(self) -> ConcurrencyLimiter:
+        """The shared bound, unless this thread runs an event loop (see ``__init__``)."""
+        in_loop = asyncio._get_running_loop() is not None
+        return self._loop_thread_limiter if in_loop else self._limiter
+
     # --- the sync executor -------------------------------------------------------------------
 
-    def _run_sync(self, call: Call) -> None:
+    def _run_sync(self, call: Call, limiter: ConcurrencyLimiter) -> None:
         steps = call.drive()
         outcome: ModelStudioError | None = None
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Sleep):
-                    time.sleep(step.seconds)
+                    call.stopped.wait(step.seconds)  # a stopped call wakes at once
                     outcome = None
                 else:
-                    outcome = self._send_sync(call, step)
+                    outcome = self._send_sync(call, step, limiter)
                 step = steps.send(outcome)
         except StopIteration:
             return
 
-    def _send_sync(self, call: Call, step: Send) -> ModelStudioError | None:
+    def _send_sync(
+        self, call: Call, step: Send, limiter: ConcurrencyLimiter
+    ) -> ModelStudioError | None:
         client = self._openai_sync()
-        sent_in = self._limiter.acquire()
+        try:
+            sent_in = limiter.acquire(timeout=call.time_left())
+        except TimeoutError:
+            return _no_slot(step)
         try:
             self._usage.add(requests=1)
             response = client.post(
-                self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
+                self._endpoint,
+                body=self._request(call, step.batch),
+                cast_to=httpx2.Response,
+                options={"timeout": call.request_timeout()},
             )
         except openai.OpenAIError as exc:
-            return self._failed(exc, step, sent_in)
+            return self._failed(exc, step, limiter, sent_in)
         finally:
-            self._limiter.release()
-        return self._received(call, step, response.content)
+            limiter.release()
+        return self._received(call, step, limiter, response)
 
-    def _failed(self, exc: openai.OpenAIError, step: Send, sent_in: int) -> ModelStudioError:
+    def _failed(
+        self, exc: openai.OpenAIError, step: Send, limiter: ConcurrencyLimiter, sent_in: int
+    ) -> ModelStudioError:
         """Count a request the SDK raised for, and translate it (both executors)."""
         self._usage.add(failed_requests=1)
-        return self._translate(exc, step.batch, sent_in)
+        return self._translate(exc, step.batch, limiter, sent_in)
 
-    def _received(self, call: Call, step: Send, content: bytes) -> ModelStudioError | None:
-        """Absorb a 200 body into the call; its validation error, if any (both executors)."""
+    def _received(
+        self, call: Call, step: Send, limiter: ConcurrencyLimiter, response: httpx2.Response
+    ) -> ModelStudioError | None:
+        """Absorb a 2xx answer into the call; its validation error, if any (both executors)."""
         try:
-            self._absorb(call, step.batch, content)
+            self._absorb(call, step.batch, response.status_code, response.content)
         except ModelStudioError as exc:
             self._usage.add(failed_requests=1)
             return exc
+        limiter.record_success()
         return None
 
     def _openai_sync(self) -> openai.OpenAI:
@@ -585,7 +662,7 @@ class EmbeddingClient:
                     base_url=self.base_url,
                     max_retries=0,
                     timeout=self.timeout,
-                    http_client=openai.DefaultHttpxClient(**self._http_options()),
+                    http_client=openai.DefaultHttpxClient(**self._sync_http_options()),
                 )
             return self._sync_client
 
@@ -609,6 +686,13 @@ class EmbeddingClient:
             "verify": _tls_context(),
         }
 
+    def _sync_http_options(self) -> dict[str, Any]:
+        """The sync client's: the same, through a transport that bounds each request's total
+        time (httpx bounds each socket read only, so a trickling body could last forever)."""
+        options = self._http_options()
+        transport = BoundedTransport(limits=options.pop("limits"), verify=options.pop("verify"))
+        return {**options, "transport": transport}
+
     # --- the async executor ------------------------------------------------------------------
 
     async def _run_async(self, call: Call) -> None:
@@ -627,32 +711,147 @@ class EmbeddingClient:
             return
 
     async def _send_async(self, call: Call, step: Send) -> ModelStudioError | None:
-        client = self._openai_async()
-        sent_in = await self._limiter.acquire_async()
+        client = await self._openai_async()
+        limiter = self._limiter
+        sent_in = await limiter.acquire_async()
         try:
             self._usage.add(requests=1)
-            response = await client.post(
-                self._endpoint, body=self._request(call, step.batch), cast_to=httpx2.Response
+            timeout = call.request_timeout()
+            request = client.post(
+                self._endpoint,
+                body=self._request(call, step.batch),
+                cast_to=httpx2.Response,
+                options={"timeout": timeout},
             )
+            async with bounded(timeout):  # the whole request, not only each socket read
+                response = await request
         except openai.OpenAIError as exc:
-            return self._failed(exc, step, sent_in)
+            return self._failed(exc, step, limiter, sent_in)
+        except TimeoutError:
+            return self._failed(openai.APITimeoutError(request=_NO_REQUEST), step, limiter, 0)
         finally:
-            self._limiter.release()
-        return self._received(call, step, response.content)
+            limiter.release()
+        return self._received(call, step, limiter, response)
 
-    def _openai_async(self) -> openai.AsyncOpenAI:
+    async def _openai_async(self) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=self._config.api_key,
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout,
-                http_client=openai.DefaultAsyncHttpxClient(**self._http_options()),
-            )
-            self._async_clients[loop] = client
-        return client
+        entry = self._async_clients.get(loop)
+        if entry is None:
+            entry = self._open_async(loop)
+            await entry.closer.asend(None)
+        return entry.client
+
+    def _open_async(self, loop: asyncio.AbstractEventLoop) -> _LoopClient:
+        """An SDK client for ``loop``, closed when the loop shuts down: its closer is an async
+        generator, which ``asyncio.run`` (and every runner) closes before closing the loop.
+        Each ``asyncio.run(client.aembed(...))`` so leaves no loop, client or socket behind."""
+        for old in [old for old in self._async_clients if old.is_closed()]:
+            _abandon(self._async_clients.pop(old).closer)  # closed without a shutdown
+        client = openai.AsyncOpenAI(
+            api_key=self._config.api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(**self._http_options()),
+        )
+        entry = _LoopClient(client, _close_with_loop(self._async_clients, loop, client))
+        self._async_clients[loop] = entry
+        return entry
+
+
+class _LoopClient:
+    """One event loop's SDK client and the async generator that closes it with the loop."""
+
+    __slots__ = ("client", "closer")
+
+    def __init__(self, client: openai.AsyncOpenAI, closer: AsyncGenerator[None, None]) -> None:
+        self.client = client
+        self.closer = closer
+
+
+async def _close_with_loop(
+    clients: dict[asyncio.AbstractEventLoop, _LoopClient],
+    loop: asyncio.AbstractEventLoop,
+    client: openai.AsyncOpenAI,
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        clients.pop(loop, None)
+        await client.close()
+
+
+def _abandon(closer: AsyncGenerator[None, None]) -> None:
+    """Finish the closer of a loop that was closed without shutting its generators down, so
+    it is not finalised later on that dead loop; its sockets close when collected."""
+    step = closer.aclose()
+    try:
+        step.send(None)
+    except BaseException:
+        pass
+    finally:
+        step.close()
+
+
+def _wait_for_workers(call: Call, futures: list[Future[None]]) -> None:
+    """Wait for a sync call's workers; at the deadline (and a short grace for requests that
+    time out by themselves) the call ends, its requests still in flight abandoned."""
+    time_left = call.time_left()
+    timeout = None if time_left is None else time_left + _DEADLINE_GRACE
+    done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+    for future in done:
+        if future.exception() is not None:
+            call.stop()
+            future.result()
+    if pending:
+        call.expire()
+
+
+async def _cancel(call: Call, tasks: Any) -> None:
+    call.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _no_slot(step: Send) -> ModelStudioError:
+    return APITimeoutError(
+        "The call's deadline passed while waiting for a request slot.", indices=step.batch.indices
+    )
+
+
+def _is_error_envelope(payload: object) -> bool:
+    """A success status whose body is the service's error envelope, not vectors."""
+    if not isinstance(payload, Mapping):
+        return False
+    if "data" in payload or "output" in payload:
+        return False
+    return isinstance(payload.get("error"), Mapping) or "code" in payload
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    cause = exc
+    while cause.__cause__ is not None and cause.__cause__ is not cause:
+        cause = cause.__cause__
+    return cause
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "<redacted>")
+
+
+_NO_REQUEST = httpx2.Request("POST", "http://localhost/")
+
+_LIVE_CLIENTS: weakref.WeakSet[EmbeddingClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache

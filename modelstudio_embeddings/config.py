@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -148,6 +149,11 @@ def normalize_host_url(url: str, *, allow_insecure_http: bool = False) -> str:
     text = url.strip()
     if not text:
         raise ConfigurationError("base_url is empty.")
+    if "://" not in text and _SCHEME_TYPO.match(text):
+        raise ConfigurationError(
+            f"base_url {url!r} has a malformed scheme; write it as "
+            "https://dashscope.aliyuncs.com (or just the host name)."
+        )
     if "://" not in text:
         bare_host = text.split("/", 1)[0]
         text = ("http://" if is_loopback(bare_host) else "https://") + text
@@ -156,8 +162,14 @@ def normalize_host_url(url: str, *, allow_insecure_http: bool = False) -> str:
         raise ConfigurationError(f"base_url {url!r} is not an http(s) URL or host name.")
     if parts.username or parts.password:
         raise ConfigurationError("base_url must not carry credentials; pass api_key instead.")
+    if not _HOST.match(parts.netloc) or "//" in parts.path:
+        raise ConfigurationError(
+            f"base_url {url!r} is not a valid URL (host {parts.netloc!r}, path "
+            f"{parts.path!r}); write it as https://dashscope.aliyuncs.com or "
+            "https://dashscope.aliyuncs.com/compatible-mode/v1."
+        )
     path = parts.path.rstrip("/")
-    for suffix in (COMPATIBLE_PATH, NATIVE_PATH, COMPATIBLE_PATH + "/embeddings"):
+    for suffix in _KNOWN_PATHS:
         if path.endswith(suffix):
             path = path[: -len(suffix)]
             break
@@ -167,6 +179,35 @@ def normalize_host_url(url: str, *, allow_insecure_http: bool = False) -> str:
             "Use https://, or pass allow_insecure_http=True if this host is yours."
         )
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+_SCHEME_TYPO = re.compile(r"^(https?)?:?/+|^https?[:/]|^[a-z]+:/(?!/)", re.IGNORECASE)
+# A host name or IPv4 address, or a bracketed IPv6 address, with an optional port.
+_HOST = re.compile(
+    r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$"
+)
+_KNOWN_PATHS = (
+    COMPATIBLE_PATH + "/embeddings",
+    COMPATIBLE_PATH,
+    NATIVE_PATH + "/services/embeddings/text-embedding/text-embedding",
+    NATIVE_PATH,
+)
+
+
+def check_api_key(key: str) -> str:
+    """The key, stripped; a ConfigurationError (which never shows it) for a key that cannot
+    travel in an HTTP header: whitespace or a line break inside, or a non-ASCII character."""
+    key = key.strip()
+    bad = next((i for i, c in enumerate(key) if not "!" <= c <= "~"), None)
+    if bad is not None:
+        kind = (
+            "whitespace or a line break" if key[bad].isspace() else "a character that is not ASCII"
+        )
+        raise ConfigurationError(
+            f"The API key holds {kind} at position {bad} of {len(key)}: keys are printable "
+            "ASCII (sk-...). Copy it again from the Model Studio console."
+        )
+    return key
 
 
 def resolve_config(
@@ -201,7 +242,7 @@ def resolve_config(
         else:
             host, source = REGIONS[DEFAULT_REGION].host(None), "default"
     return ResolvedConfig(
-        api_key=key.strip(),
+        api_key=check_api_key(key),
         host_url=normalize_host_url(host, allow_insecure_http=allow_insecure_http),
         base_url_source=source,
     )

@@ -19,8 +19,11 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BillingError",
+    "BurstRateLimitError",
     "ConfigurationError",
     "ContentInspectionError",
+    "EndpointNotFoundError",
+    "HostNotFoundError",
     "InputTooLongError",
     "InvalidInputError",
     "InvalidRequestError",
@@ -29,10 +32,13 @@ __all__ = [
     "PartialEmbeddings",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestRateLimitError",
     "ResponseValidationError",
     "RowLimitError",
     "ServiceUnavailableError",
+    "TokenRateLimitError",
     "translate_status",
+    "translate_success_error",
 ]
 
 
@@ -239,6 +245,17 @@ class ModelNotFoundError(ModelStudioError):
     hint = "Check the model name and that this region offers it (v1/v2 are Beijing only)."
 
 
+class EndpointNotFoundError(ModelNotFoundError, ConfigurationError):
+    """404 for the endpoint's path, not for the model: ``base_url`` points at the wrong path
+    (for example ``<host>/v1``, or a full endpoint URL under a proxy prefix)."""
+
+    hint = (
+        "base_url should be the service's host, e.g. https://dashscope.aliyuncs.com, or its "
+        "compatible-mode URL https://dashscope.aliyuncs.com/compatible-mode/v1; the client "
+        "adds the endpoint's path itself."
+    )
+
+
 class BillingError(ModelStudioError):
     """The account is overdue (Arrearage): top up in the console; retrying will not help."""
 
@@ -252,10 +269,41 @@ class RateLimitError(ModelStudioError):
     """429 after every retry: requests or tokens per minute exceeded for the whole account.
 
     Limits are per model per root account, shared by every key. Lower ``max_concurrency``,
-    or spread the work over time; ``partial`` holds the rows done so far.
+    or spread the work over time; ``partial`` holds the rows done so far. The subclasses say
+    which limit fired.
     """
 
     hint = "Rate limits are per model per account and usually clear within a minute."
+
+
+class RequestRateLimitError(RateLimitError):
+    """429 ``Requests rate limit exceeded``: the account's requests per minute (checked per
+    second as RPM/60), shared by every key and process of the account."""
+
+    hint = (
+        "The account's requests-per-minute limit for this model fired (shared by every key "
+        "and process of the account); lower max_concurrency or the number of processes. It "
+        "clears within a minute."
+    )
+
+
+class TokenRateLimitError(RateLimitError):
+    """429 ``insufficient_quota`` / ``Allocated quota exceeded``: the account's tokens per
+    minute, despite the billing wording (the service's own error table); long rows fill it
+    long before the request limit."""
+
+    hint = (
+        "This is the account's tokens-per-minute limit for this model, despite the word "
+        "'quota' (it clears within a minute): send fewer tokens per second. If it persists "
+        "for minutes, check the account's quota and billing in the Model Studio console."
+    )
+
+
+class BurstRateLimitError(RateLimitError):
+    """429 ``Request rate increased too quickly``: the service's burst protection, which
+    rejects traffic that grows too fast even below the per-minute limits."""
+
+    hint = "Traffic grew too fast (burst protection): ramp up more slowly; it clears in seconds."
 
 
 class ServiceUnavailableError(ModelStudioError):
@@ -268,6 +316,11 @@ class APIConnectionError(ModelStudioError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out after every retry; raise ``timeout`` or lower ``max_concurrency``."""
+
+
+class HostNotFoundError(APIConnectionError):
+    """The host's name does not resolve: a mistyped ``base_url`` or region, or no DNS. Not
+    retried: a name that does not resolve now will not in a second either."""
 
 
 class ResponseValidationError(ModelStudioError):
@@ -359,6 +412,11 @@ def translate_status(
             indices=indices,
         )
     cls = _class_for(status, code, raw_message)
+    if cls is RateLimitError:
+        cls = _rate_limit_class(code, raw_message)
+    if cls is ModelNotFoundError and not _names_a_model(code, raw_message):
+        cls = EndpointNotFoundError
+        message = f"The host answered 404 for the endpoint's path ({message})"
     if cls is AuthenticationError and base_url:
         message = f"{message} (host: {host_of(base_url)})"
     kwargs: dict[str, Any] = {
@@ -375,6 +433,42 @@ def translate_status(
         if limit:
             return RowLimitError(message, limit=int(limit.group(1)), **kwargs)
     return cls(message, **kwargs)
+
+
+def _rate_limit_class(code: str | None, message: str) -> type[RateLimitError]:
+    """Which of the account's limits a 429 names (the service's code and message)."""
+    text = message.lower()
+    if "increased too quickly" in text:
+        return BurstRateLimitError
+    if code in ("insufficient_quota", "Throttling.AllocationQuota") or "quota" in text:
+        return TokenRateLimitError
+    if "rate limit" in text or code in ("limit_requests", "Throttling.RateQuota", "Throttling"):
+        return RequestRateLimitError
+    return RateLimitError
+
+
+def _names_a_model(code: str | None, message: str) -> bool:
+    """Whether a 404 is the service's "model not found" rather than a path it does not have."""
+    return "model" in (code or "").lower() or "model" in message.lower()
+
+
+def translate_success_error(body: object, *, secret: str | None = None) -> ModelStudioError:
+    """The error for a success status whose body is the service's error envelope (some
+    gateways answer so): the class its code names where the table knows it, else a
+    ResponseValidationError, and the service's own message either way."""
+    code, raw_message, request_id = _fields(body)
+    message = clean_message(raw_message) or "no message"
+    if secret:
+        message = message.replace(secret, "<redacted>")
+    cls: type[ModelStudioError] = next(
+        (cls for (_, known), cls in _BY_STATUS_AND_CODE.items() if known and known == code),
+        ResponseValidationError,
+    )
+    return cls(
+        f"The service answered 200 with an error instead of vectors: {message}",
+        code=code,
+        request_id=request_id,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -70,7 +70,9 @@ class Call:
         usage: UsageCounter,
         progress: Callable[[int], None] | None = None,
         deadline: float | None = None,
+        timeout: float | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.texts = texts
         self.options = options or EmbedOptions()
@@ -95,26 +97,52 @@ class Call:
         self._lock = threading.Lock()
         self._flagged: dict[type[ModelStudioError], list[tuple[int, ModelStudioError]]] = {}
         self._fatal: ModelStudioError | None = None
-        self._stopped = False
+        self._stop = threading.Event()
+        self._timeout = timeout
+        self._clock = clock
 
     @property
     def batches_pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def stopped(self) -> threading.Event:
+        """Set once the call must start nothing more: stopped by its caller, or failed for good.
+        The sync executor sleeps on it, so a back-off ends the moment the call does."""
+        return self._stop
+
+    @property
+    def deadline(self) -> float | None:
+        """The clock time (``time.monotonic``) by which the call must end, if any."""
+        return self._deadline
+
     def stop(self) -> None:
-        """Start no further requests (the caller was cancelled or interrupted)."""
-        self._stopped = True
+        """Start no further requests or retries (the caller was cancelled or interrupted)."""
+        self._stop.set()
+
+    def absorb_sparse(self, batch: Batch, rows: list[SparseEmbedding]) -> None:
+        """Store one request's sparse rows in their places."""
+        assert self.sparse is not None
+        self.sparse[batch.start : batch.stop] = rows
+
+    def absorb_lists(self, batch: Batch) -> None:
+        """Keep one request's dense rows as Python floats, if the caller wants lists."""
+        if self.lists is not None:
+            self.lists[batch.start : batch.stop] = self.out[batch.start : batch.stop].tolist()
 
     # --- the driver: one per worker ------------------------------------------------------
 
     def drive(self) -> Driver:
-        """Steps for one worker until no batch is left; each Send is answered by its outcome."""
+        """Steps for one worker until no batch is left; each Send is answered by its outcome.
+
+        A worker ends as soon as the call is stopped or has failed for good, between any two
+        steps: no request or retry goes out for a call that can no longer succeed."""
         while (batch := self._next_batch()) is not None:
             stack = [batch]
-            while stack and not self._stopped:
+            while stack and not self._over():
                 current = stack.pop()
                 retries = 0
-                while True:
+                while not self._over():
                     if self._past_deadline():
                         self._fail(self._deadline_error(current))
                         return
@@ -122,21 +150,42 @@ class Call:
                     if error is None:
                         self._succeeded(current)
                         break
+                    if self._past_deadline() and not isinstance(error, _ROW_ERRORS):
+                        self._fail(self._deadline_error(current, error))
+                        return
                     pieces = self._pieces_after(current, error)
                     if pieces is not None:
                         stack.extend(reversed(pieces))
                         break
                     delay = self._retry.delay(retries, error, self._rng)
                     if delay is None or self._sleep_crosses_deadline(delay):
+                        why = self._retry.why_final(error, retries)
+                        if why and why not in error.message:
+                            error.message = f"{error.message} {why}"
                         self._fail(error)
                         return
                     retries += 1
                     self._usage.add(retries=1)
                     yield Sleep(delay)
 
+    def _over(self) -> bool:
+        return self._stop.is_set() or self._fatal is not None
+
+    def request_timeout(self) -> float | None:
+        """Seconds a request sent now may take in all: the per-request timeout, cut to what
+        is left before the deadline (never below a millisecond)."""
+        if self._deadline is None:
+            return self._timeout
+        left = max(0.001, self._deadline - self._clock())
+        return left if self._timeout is None else min(self._timeout, left)
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (None without one), for waits outside a request."""
+        return None if self._deadline is None else max(0.0, self._deadline - self._clock())
+
     def _next_batch(self) -> Batch | None:
         with self._lock:
-            if self._stopped or self._fatal is not None or not self._pending:
+            if self._over() or not self._pending:
                 return None
             batch = self._pending.popleft()
             limit = self._rows_per_request()
@@ -164,20 +213,37 @@ class Call:
             return []
         return None
 
-    def _fail(self, error: ModelStudioError) -> None:
+    def fail(self, error: ModelStudioError) -> None:
+        """End the call with ``error`` (the first one wins); every worker stops."""
         with self._lock:
             if self._fatal is None:
                 self._fatal = error
+        self._stop.set()
+
+    _fail = fail
+
+    def expire(self) -> None:
+        """The deadline passed while requests were still in flight: end the call now."""
+        self.fail(
+            APITimeoutError(
+                "The call's deadline passed before every row was embedded; requests still in "
+                "flight were abandoned.",
+                indices=np.flatnonzero(~self._done).tolist(),
+            )
+        )
 
     def _past_deadline(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _sleep_crosses_deadline(self, delay: float) -> bool:
-        return self._deadline is not None and time.monotonic() + delay >= self._deadline
+        return self._deadline is not None and self._clock() + delay >= self._deadline
 
-    def _deadline_error(self, batch: Batch) -> ModelStudioError:
+    def _deadline_error(
+        self, batch: Batch, cause: ModelStudioError | None = None
+    ) -> ModelStudioError:
+        why = f" (last: {cause.message})" if cause is not None else ""
         return APITimeoutError(
-            "The call's deadline passed before every row was embedded.",
+            f"The call's deadline passed before every row was embedded{why}.",
             indices=batch.indices,
         )
 
@@ -186,7 +252,10 @@ class Call:
     def partial(self) -> PartialEmbeddings:
         """The rows that did succeed, for an exception to carry."""
         indices = np.flatnonzero(self._done)
-        return PartialEmbeddings(indices=tuple(int(i) for i in indices), vectors=self.out[indices])
+        sparse = None if self.sparse is None else tuple(self.sparse[i] for i in indices)
+        return PartialEmbeddings(
+            indices=tuple(int(i) for i in indices), vectors=self.out[indices], sparse=sparse
+        )
 
     def result(self) -> npt.NDArray[np.float32]:
         """Every row's vector, or the failure with what did succeed on ``.partial``."""
@@ -197,7 +266,7 @@ class Call:
             flagged = sorted(self._flagged.get(kind, []), key=lambda pair: pair[0])
             if flagged:
                 raise self._row_error(kind, flagged)
-        if self._stopped or not self._done.all():
+        if not self._done.all():
             raise ModelStudioError(
                 "The call stopped before every row was embedded.",
                 indices=np.flatnonzero(~self._done).tolist(),

@@ -79,17 +79,34 @@ class ConcurrencyLimiter:
 
     # --- acquiring ----------------------------------------------------------------------
 
-    def acquire(self) -> int:
+    def acquire(self, timeout: float | None = None) -> int:
         """Block the calling thread until a slot is free, then hold it. Returns the epoch the
-        request goes out in, for ``record_throttle``."""
+        request goes out in, for ``record_throttle``. Raises ``TimeoutError`` after
+        ``timeout`` seconds; an interrupt (Ctrl-C) while waiting leaves no slot behind."""
         with self._lock:
             if self._try_take():
                 return self._cuts
             waiter = _Waiter(event=threading.Event())
             self._waiters.append(waiter)
         assert waiter.event is not None
-        waiter.event.wait()
+        granted = False
+        try:
+            granted = waiter.event.wait(timeout)
+        finally:
+            if not granted:
+                self._withdraw(waiter)
+        if not granted:
+            raise TimeoutError("no request slot was free in time")
         return self._cuts
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        """Take a thread waiter out of the queue, or give back the slot it was granted
+        just as it stopped waiting."""
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return
+        self.release()
 
     async def acquire_async(self) -> int:
         """Wait in the running loop until a slot is free, then hold it; cancellable. Returns
@@ -120,6 +137,13 @@ class ConcurrencyLimiter:
         with self._lock:
             self._in_flight -= 1
             self._wake_ready()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: no request of the parent's is in flight here, and no thread of
+        the parent's waits; the lock may have been held by a thread that does not exist."""
+        self._lock = threading.Lock()
+        self._waiters.clear()
+        self._in_flight = 0
 
     # --- adapting -----------------------------------------------------------------------
 

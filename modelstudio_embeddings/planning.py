@@ -17,6 +17,7 @@ __all__ = [
     "Batch",
     "check_lengths",
     "estimate_tokens",
+    "least_tokens",
     "plan_batches",
     "rows_over_limit",
     "split_batch",
@@ -46,6 +47,18 @@ def estimate_tokens(text: str) -> int:
     return max(tokens, 1)
 
 
+# Each run of letters and each digit is a piece of its own for the Qwen pre-tokenizer
+# (``\p{L}+`` and single ``\p{N}``), and BPE never merges across pieces.
+_SURE_PIECES = re.compile(r"[^\W\d_]+|\d")
+
+
+def least_tokens(text: str) -> int:
+    """A count the Qwen tokenizer can only exceed: one token per run of letters and per
+    digit. Rows are refused before sending only when this is over the limit; rows whose
+    conservative estimate is over but this is not are sent, and the service decides."""
+    return len(_SURE_PIECES.findall(text))
+
+
 def validate_texts(texts: object) -> list[str]:
     """The input as a list of non-blank strings, or an error naming the first bad rows."""
     if isinstance(texts, str):
@@ -72,7 +85,26 @@ def validate_texts(texts: object) -> list[str]:
             f"token per row ({len(blank)} such row(s)). Drop them before embedding.",
             indices=blank,
         )
+    unencodable = [i for i, t in enumerate(texts_ok) if not t.isascii() and not _utf8(t)]
+    if unencodable:
+        row = texts_ok[unencodable[0]]
+        at = next(k for k, c in enumerate(row) if not _utf8(c))
+        raise InvalidInputError(
+            f"Row {unencodable[0]} holds {row[at]!r} at character {at}, a lone surrogate that "
+            f"UTF-8 cannot encode ({len(unencodable)} such row(s)); it usually comes from "
+            "decoding bytes with errors='surrogateescape'. Decode the source as UTF-8 with "
+            "errors='replace', or drop the character.",
+            indices=unencodable,
+        )
     return texts_ok
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rows_over_limit(
@@ -91,22 +123,23 @@ def rows_over_limit(
 def too_long_error(
     too_long: list[tuple[int, int]], tokens_per_row: int, model: str, *, exact: bool
 ) -> InputTooLongError:
-    """The error naming every row over the limit, with its size and what to do."""
+    """The error naming every row over the limit, with its size and what to do. Without
+    ``exact``, the counts are ``least_tokens``: the rows are over for certain."""
     i, n = too_long[0]
-    how = "exact count" if exact else "conservative estimate"
-    advice = "" if exact else ", or install the 'tokenizer' extra for exact counts"
+    size = f"is {n} tokens" if exact else f"has at least {n} tokens (one per word and digit)"
+    advice = "" if exact else " (install the 'tokenizer' extra for exact counts)"
     return InputTooLongError(
-        f"Row {i} is about {n} tokens ({how}), over {model}'s limit of {tokens_per_row} "
-        f"tokens per row; {len(too_long)} row(s) in all are too long. Split long documents "
-        f"into chunks, pass on_too_long='truncate'{advice}.",
+        f"Row {i} {size}, over {model}'s limit of {tokens_per_row} tokens per row; "
+        f"{len(too_long)} row(s) in all are too long{advice}. Split long documents into "
+        "chunks, or pass on_too_long='truncate'.",
         indices=[row for row, _ in too_long],
         model=model,
     )
 
 
 def check_lengths(texts: Sequence[str], tokens_per_row: int, model: str) -> None:
-    """Raise InputTooLongError naming every row whose estimate exceeds the model's limit."""
-    too_long = rows_over_limit(texts, tokens_per_row)
+    """Raise InputTooLongError naming every row that is over the model's limit for certain."""
+    too_long = rows_over_limit(texts, tokens_per_row, least_tokens)
     if too_long:
         raise too_long_error(too_long, tokens_per_row, model, exact=False)
 

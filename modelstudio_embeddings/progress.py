@@ -12,8 +12,9 @@ __all__ = ["progress_bar"]
 def progress_bar(
     enabled: bool, total: int, description: str = "Embedding"
 ) -> Iterator[Callable[[int], None] | None]:
-    """Yield a callback that advances a bar by rows done, or None when disabled."""
-    if not enabled:
+    """Yield a callback that advances a bar by rows done, or None when disabled or when
+    there is nothing to count (an empty call draws no bar)."""
+    if not enabled or total == 0:
         yield None
         return
     from tqdm.auto import tqdm

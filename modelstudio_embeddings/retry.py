@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import (
     APIConnectionError,
+    HostNotFoundError,
     ModelStudioError,
     RateLimitError,
     ServiceUnavailableError,
@@ -22,8 +23,9 @@ TRANSIENT = (RateLimitError, ServiceUnavailableError, APIConnectionError)
 
 
 def is_transient(error: ModelStudioError) -> bool:
-    """True for failures that may pass by themselves: 429, 5xx, timeouts, connection errors."""
-    return isinstance(error, TRANSIENT)
+    """True for failures that may pass by themselves: 429, 5xx, timeouts, connection errors
+    (but not a host name that does not resolve: that is a configuration mistake)."""
+    return isinstance(error, TRANSIENT) and not isinstance(error, HostNotFoundError)
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,16 @@ class RetryPolicy:
                 return None
             return error.retry_after + rng.uniform(0, min(1.0, ceiling / 4))
         return backoff
+
+    def why_final(self, error: ModelStudioError, retries_so_far: int) -> str | None:
+        """What to add to a transient error's message when it is given up on, or None."""
+        if not is_transient(error):
+            return None
+        if error.retry_after is not None and error.retry_after > self.max_retry_after:
+            return (
+                f"The service asked to wait {error.retry_after:g} s (Retry-After), longer than "
+                f"max_retry_after={self.max_retry_after:g} s, so it was not retried."
+            )
+        if retries_so_far:
+            return f"Gave up after {retries_so_far} retries."
+        return None

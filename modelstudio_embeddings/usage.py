@@ -70,6 +70,10 @@ class UsageCounter:
         self._lock = threading.Lock()
         self._counts = {f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny"}}
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: a thread of the parent's may have held the lock."""
+        self._lock = threading.Lock()
+
     def add(self, **increments: int) -> None:
         with self._lock:
             for name, value in increments.items():

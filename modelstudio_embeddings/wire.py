@@ -249,7 +249,12 @@ def _vector(embedding: object, width: int, index: int) -> npt.NDArray[Any]:
         raise _invalid(f"row {index}: the embedding is {type(embedding).__name__}, not a list")
     if len(embedding) != width:
         raise _invalid(f"row {index}: {len(embedding)} values, expected {width}")
-    values = np.asarray(embedding)
+    try:
+        values = np.asarray(embedding)
+    except (ValueError, TypeError):  # ragged nesting
+        raise _invalid(f"row {index}: the embedding is not a flat list of numbers") from None
+    if values.ndim != 1:
+        raise _invalid(f"row {index}: the embedding is nested, not a flat list of numbers")
     if values.dtype.kind not in "fi":
         raise _invalid(f"row {index}: the embedding holds values that are not numbers")
     return values

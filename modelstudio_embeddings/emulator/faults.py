@@ -175,6 +175,26 @@ class Fault:
         return cls("nan", match=match)
 
     @classmethod
+    def nested_vectors(cls, match: str | None = None) -> Fault:
+        """A 200 whose vectors are lists of one-element lists."""
+        return cls("nested_vectors", match=match)
+
+    @classmethod
+    def error_in_200(cls, match: str | None = None) -> Fault:
+        """A 200 whose body is an error envelope, as some gateways answer."""
+        return cls("error_in_200", match=match)
+
+    @classmethod
+    def no_content(cls, match: str | None = None) -> Fault:
+        """A 204 with an empty body."""
+        return cls("no_content", match=match)
+
+    @classmethod
+    def trickle(cls, seconds: float, match: str | None = None) -> Fault:
+        """A 200 whose body arrives in small pieces over ``seconds``, no read ever idle long."""
+        return cls("trickle", seconds=seconds, match=match)
+
+    @classmethod
     def html_error(cls, status: int = 502, match: str | None = None) -> Fault:
         return cls("html_error", status=status, match=match)
 

@@ -555,10 +555,40 @@ class _Handler(BaseHTTPRequestHandler):
             items[1][index_key] = items[0][index_key]
         elif kind == "nan" and items and isinstance(items[0].get(dense_key), list):
             items[0][dense_key][0] = float("nan")
+        elif kind == "nested_vectors":
+            for item in items:
+                if isinstance(item.get(dense_key), list):
+                    item[dense_key] = [[value] for value in item[dense_key]]
+        elif kind == "error_in_200":
+            payload = {**_envelope("server_error"), "request_id": str(uuid.uuid4())}
+        elif kind == "no_content":
+            self._send_bytes(204, b"", "application/json")
+            return
         text = json.dumps(payload)
         if kind == "malformed_json":
             text = text[: len(text) // 2]
+        if kind == "trickle":
+            self._trickle(text.encode(), fault.seconds or 1.0 if fault is not None else 1.0)
+            return
         self._send_bytes(200, text.encode(), "application/json")
+
+    def _trickle(self, data: bytes, seconds: float) -> None:
+        """Headers at once, then the body in 20 pieces over ``seconds``: every read the
+        client makes gets bytes well within a per-read timeout, the whole takes ``seconds``."""
+        self._settle(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        step = -(-len(data) // 20)
+        for start in range(0, len(data), step):
+            time.sleep(seconds / 20)
+            try:
+                self.wfile.write(data[start : start + step])
+                self.wfile.flush()
+            except OSError:  # the client gave up on the answer
+                return
 
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -580,7 +610,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _TAMPERING_FAULTS = frozenset(
-    {"shuffle", "missing_vector", "wrong_width", "duplicate_index", "nan", "malformed_json"}
+    {
+        "shuffle",
+        "missing_vector",
+        "wrong_width",
+        "duplicate_index",
+        "nan",
+        "malformed_json",
+        "nested_vectors",
+        "error_in_200",
+        "no_content",
+        "trickle",
+    }
 )
 _CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY

@@ -76,7 +76,7 @@ def test_bad_rows_are_refused_before_any_request(
         client.embed(["ok", None])  # type: ignore[list-item]
     with pytest.raises(mse.InputTooLongError, match="Row 0 is empty"):
         client.embed(["  "])
-    with pytest.raises(mse.InputTooLongError, match="Row 2 is about"):
+    with pytest.raises(mse.InputTooLongError, match=r"Row 2 (is|has at least) \d+ tokens"):
         client.embed(["a", "b", "long " * 9000])
     assert emulator.log == []
 

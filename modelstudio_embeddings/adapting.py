@@ -1,0 +1,91 @@
+"""What both framework adapters share, so neither writes it again: the core client's settings
+as one list, one way to build the client from an adapter's fields, the translation of a
+framework's validation error into a ``ConfigurationError`` that never shows the inputs (the
+key is one of them), and positions of a sub-list mapped back to the caller's list."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .client import EmbeddingClient
+from .errors import ConfigurationError, ModelStudioError, PartialEmbeddings
+
+__all__ = [
+    "CLIENT_SETTINGS",
+    "build_client",
+    "configuration_errors",
+    "errors_at",
+]
+
+CLIENT_SETTINGS: tuple[str, ...] = tuple(
+    name
+    for name, parameter in inspect.signature(EmbeddingClient.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "api_key"
+)
+"""Every keyword setting of ``EmbeddingClient`` but the key: each adapter offers them all
+(a test walks this list)."""
+
+
+def build_client(model: str, api_key: str | None, fields: Mapping[str, Any]) -> EmbeddingClient:
+    """The core client from an adapter's fields (those named in ``CLIENT_SETTINGS``)."""
+    return EmbeddingClient(
+        model, api_key=api_key, **{name: fields[name] for name in CLIENT_SETTINGS}
+    )
+
+
+@contextmanager
+def configuration_errors(owner: str) -> Iterator[None]:
+    """Turn a pydantic ``ValidationError`` raised inside into a ``ConfigurationError`` naming
+    each field and what is wrong, without the values given (the key is one of them), and a
+    ``ConfigurationError`` that pydantic wrapped back into itself."""
+    try:
+        yield
+    except ConfigurationError:
+        raise
+    except ValueError as exc:
+        errors: Callable[..., list[dict[str, Any]]] | None = getattr(exc, "errors", None)
+        if errors is None:
+            raise
+        items = errors(include_input=False, include_url=False)
+        for item in items:
+            cause = (item.get("ctx") or {}).get("error")
+            if isinstance(cause, ConfigurationError):
+                raise cause from None
+        parts = [
+            f"{'.'.join(map(str, item.get('loc', ()))) or owner}: {item.get('msg', 'invalid')}"
+            for item in items
+        ]
+        raise ConfigurationError(f"{owner}: " + "; ".join(parts)) from None
+
+
+def errors_at(
+    error: ModelStudioError, positions: Sequence[int], done: Mapping[int, Sequence[float]]
+) -> ModelStudioError:
+    """``error`` of a call over a sub-list, with its indices and partial results as positions
+    in the caller's list (``positions[k]`` is where row k of the sub-list came from), and the
+    rows ``done`` without that call (a cache's hits, say) added to the partial results."""
+    if error.indices is not None:
+        error.indices = tuple(positions[i] for i in error.indices)
+    partial = error.partial
+    if partial is not None or done:
+        rows = dict(done)
+        sparse: dict[int, Any] = {}
+        if partial is not None:
+            for k, i in enumerate(partial.indices):
+                rows[positions[i]] = partial.vectors[k]
+                if partial.sparse is not None:
+                    sparse[positions[i]] = partial.sparse[k]
+        order = sorted(rows)
+        width = partial.vectors.shape[1] if partial is not None else len(next(iter(done.values())))
+        vectors = np.asarray([rows[i] for i in order], dtype=np.float32).reshape(-1, width)
+        error.partial = PartialEmbeddings(
+            indices=tuple(order),
+            vectors=vectors,
+            sparse=tuple(sparse[i] for i in order) if partial and partial.sparse else None,
+        )
+    return error
