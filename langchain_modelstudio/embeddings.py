@@ -12,7 +12,7 @@ from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
-from modelstudio_embeddings.adapting import build_client, configuration_errors
+from modelstudio_embeddings.adapting import build_client, configured
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
 __all__ = ["ModelStudioEmbeddings"]
@@ -59,8 +59,7 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
 
     def __init__(self, **data: Any) -> None:
         # Every mistake is a ConfigurationError that never shows the values (the key is one).
-        with configuration_errors(type(self).__name__):
-            super().__init__(**data)
+        configured(type(self).__name__, lambda: super(ModelStudioEmbeddings, self).__init__(**data))
 
     @model_validator(mode="after")
     def _build_client(self) -> ModelStudioEmbeddings:

@@ -26,7 +26,7 @@ from modelstudio_embeddings import (
     RetryPolicy,
     Usage,
 )
-from modelstudio_embeddings.adapting import build_client, configuration_errors, errors_at
+from modelstudio_embeddings.adapting import build_client, configured, errors_at
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 from modelstudio_embeddings.config import resolve_dimensions, resolve_model
 from modelstudio_embeddings.progress import progress_bar
@@ -112,8 +112,10 @@ class ModelStudioEmbedding(BaseEmbedding):
         spec = resolve_model(model_name or model or DEFAULT_MODEL)
         kwargs["dimensions"] = resolve_dimensions(spec, kwargs.get("dimensions"))
         kwargs.setdefault("embed_batch_size", default_embed_batch_size(spec.rows_per_request))
-        with configuration_errors(type(self).__name__):
-            super().__init__(model_name=spec.name, **kwargs)
+        configured(
+            type(self).__name__,
+            lambda: super(ModelStudioEmbedding, self).__init__(model_name=spec.name, **kwargs),
+        )
         self._api_key = api_key
         self._retry_policy = retry_policy
         self._client = build_client(

@@ -1,37 +1,98 @@
 """Alibaba Cloud Model Studio text embeddings, done right: one core caller for every framework."""
 
-from .client import EmbeddingClient
-from .config import REGIONS, Region
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    BillingError,
-    BurstRateLimitError,
-    ConfigurationError,
-    ContentInspectionError,
-    EndpointNotFoundError,
-    HostNotFoundError,
-    InputTooLongError,
-    InvalidInputError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    ModelStudioError,
-    PartialEmbeddings,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestRateLimitError,
-    ResponseValidationError,
-    RowLimitError,
-    ServiceUnavailableError,
-    TokenRateLimitError,
-)
-from .models import DEFAULT_MODEL, MODELS, ModelSpec
-from .planning import estimate_tokens
-from .retry import RetryPolicy
-from .usage import Usage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import (
+        EmbeddingClient,
+    )
+    from .config import (
+        REGIONS,
+        Region,
+    )
+    from .errors import (
+        APIConnectionError,
+        APITimeoutError,
+        AuthenticationError,
+        BillingError,
+        BurstRateLimitError,
+        ConfigurationError,
+        ContentInspectionError,
+        EndpointNotFoundError,
+        HostNotFoundError,
+        InputTooLongError,
+        InvalidInputError,
+        InvalidRequestError,
+        ModelNotFoundError,
+        ModelStudioError,
+        PartialEmbeddings,
+        PermissionDeniedError,
+        RateLimitError,
+        RequestRateLimitError,
+        ResponseValidationError,
+        RowLimitError,
+        ServiceUnavailableError,
+        TokenRateLimitError,
+    )
+    from .models import (
+        DEFAULT_MODEL,
+        MODELS,
+        ModelSpec,
+    )
+    from .planning import (
+        estimate_tokens,
+    )
+    from .retry import (
+        RetryPolicy,
+    )
+    from .usage import (
+        Usage,
+    )
+    from .wire import (
+        SparseEmbedding,
+    )
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that importing the package (the pytest plugin, the emulator, the
+# CLI) does not load the SDK and numpy until a name that needs them is used.
+_LAZY: dict[str, str] = {
+    "EmbeddingClient": ".client",
+    "REGIONS": ".config",
+    "Region": ".config",
+    "APIConnectionError": ".errors",
+    "APITimeoutError": ".errors",
+    "AuthenticationError": ".errors",
+    "BillingError": ".errors",
+    "BurstRateLimitError": ".errors",
+    "ConfigurationError": ".errors",
+    "ContentInspectionError": ".errors",
+    "EndpointNotFoundError": ".errors",
+    "HostNotFoundError": ".errors",
+    "InputTooLongError": ".errors",
+    "InvalidInputError": ".errors",
+    "InvalidRequestError": ".errors",
+    "ModelNotFoundError": ".errors",
+    "ModelStudioError": ".errors",
+    "PartialEmbeddings": ".errors",
+    "PermissionDeniedError": ".errors",
+    "RateLimitError": ".errors",
+    "RequestRateLimitError": ".errors",
+    "ResponseValidationError": ".errors",
+    "RowLimitError": ".errors",
+    "ServiceUnavailableError": ".errors",
+    "TokenRateLimitError": ".errors",
+    "DEFAULT_MODEL": ".models",
+    "MODELS": ".models",
+    "ModelSpec": ".models",
+    "estimate_tokens": ".planning",
+    "RetryPolicy": ".retry",
+    "Usage": ".usage",
+    "SparseEmbedding": ".wire",
+}
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -62,8 +123,21 @@ __all__ = [
     "RetryPolicy",
     "RowLimitError",
     "ServiceUnavailableError",
+    "SparseEmbedding",
     "TokenRateLimitError",
     "Usage",
     "__version__",
     "estimate_tokens",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -6,8 +6,7 @@ key is one of them), and positions of a sub-list mapped back to the caller's lis
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ from .errors import ConfigurationError, ModelStudioError, PartialEmbeddings
 __all__ = [
     "CLIENT_SETTINGS",
     "build_client",
-    "configuration_errors",
+    "configured",
     "errors_at",
 ]
 
@@ -38,13 +37,13 @@ def build_client(model: str, api_key: str | None, fields: Mapping[str, Any]) -> 
     )
 
 
-@contextmanager
-def configuration_errors(owner: str) -> Iterator[None]:
-    """Turn a pydantic ``ValidationError`` raised inside into a ``ConfigurationError`` naming
-    each field and what is wrong, without the values given (the key is one of them), and a
-    ``ConfigurationError`` that pydantic wrapped back into itself."""
+def configured(owner: str, build: Callable[[], object]) -> None:
+    """Run an adapter's pydantic construction; turn its ``ValidationError`` into a
+    ``ConfigurationError`` naming each field and what is wrong, without the values given (the
+    key is one of them). A ``ConfigurationError`` that pydantic wrapped comes out as itself."""
     try:
-        yield
+        build()
+        return
     except ConfigurationError:
         raise
     except ValueError as exc:
@@ -52,15 +51,17 @@ def configuration_errors(owner: str) -> Iterator[None]:
         if errors is None:
             raise
         items = errors(include_input=False, include_url=False)
-        for item in items:
-            cause = (item.get("ctx") or {}).get("error")
-            if isinstance(cause, ConfigurationError):
-                raise cause from None
-        parts = [
-            f"{'.'.join(map(str, item.get('loc', ()))) or owner}: {item.get('msg', 'invalid')}"
-            for item in items
-        ]
-        raise ConfigurationError(f"{owner}: " + "; ".join(parts)) from None
+    # Raised here, outside the except clause, so the framework's error (which holds every
+    # input, the key included) is not even its __context__.
+    for item in items:
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            raise ConfigurationError(cause.message)
+    parts = [
+        f"{'.'.join(map(str, item.get('loc', ()))) or owner}: {item.get('msg', 'invalid')}"
+        for item in items
+    ]
+    raise ConfigurationError(f"{owner}: " + "; ".join(parts))
 
 
 def errors_at(

@@ -830,9 +830,12 @@ def _is_error_envelope(payload: object) -> bool:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of the chain (explicit causes, else implicit contexts)."""
+    seen = {id(exc)}
     cause = exc
-    while cause.__cause__ is not None and cause.__cause__ is not cause:
-        cause = cause.__cause__
+    while (inner := cause.__cause__ or cause.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        cause = inner
     return cause
 
 

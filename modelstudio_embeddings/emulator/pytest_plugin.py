@@ -9,15 +9,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .server import Emulator
+if TYPE_CHECKING:  # the server is imported only when a fixture is used
+    from .server import Emulator
 
 
 @pytest.fixture
 def modelstudio_emulator() -> Iterator[Emulator]:
     """A started emulator, stopped after the test."""
+    from .server import Emulator
+
     with Emulator() as emulator:
         yield emulator
 
@@ -25,6 +29,8 @@ def modelstudio_emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="session")
 def modelstudio_emulator_session() -> Iterator[Emulator]:
     """One emulator shared by the session; reset it where a test reads the log."""
+    from .server import Emulator
+
     with Emulator() as emulator:
         yield emulator
 
