@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import modelstudio_embeddings as mse
 from modelstudio_embeddings import EmbeddingClient, RetryPolicy
 from modelstudio_embeddings.emulator import Emulator, Fault
-from modelstudio_embeddings.emulator.vectors import embed_texts
+from modelstudio_embeddings.emulator.vectors import embed_texts, sparse_terms
 
 MakeClient = Callable[..., EmbeddingClient]
 
@@ -78,6 +78,117 @@ def test_any_mix_of_faults_gives_every_row_right_or_a_typed_error(
         return
     assert got.shape == (rows, 256)
     assert np.allclose(got, reference(texts), atol=1e-6)
+
+
+def mixed_texts(rows: int, moderated: set[int]) -> list[str]:
+    return [
+        f"row {i} word{i % 11} term{i * 5 % 17}" + (" [[BLOCKED]]" if i in moderated else "")
+        for i in range(rows)
+    ]
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.integers(31, 130),
+    script=st.lists(st.sampled_from(range(len(FAULTS))), max_size=10),
+    moderated=st.sets(st.integers(0, 130), max_size=3),
+    use_async=st.booleans(),
+)
+def test_fault_mixes_through_llama_index_keep_positions_across_chunks(
+    emulator: Emulator, rows: int, script: list[int], moderated: set[int], use_async: bool
+) -> None:
+    from llama_index_modelstudio import ModelStudioEmbedding
+
+    emulator.reset()
+    texts = mixed_texts(rows, moderated)
+    emulator.script(*(FAULTS[k]() for k in script))
+    embedding = ModelStudioEmbedding(
+        api_key=emulator.api_key,
+        base_url=emulator.base_url,
+        dimensions=256,
+        embed_batch_size=30,  # more rows than one LlamaIndex chunk
+        retry_policy=RetryPolicy(max_retries=3, initial_delay=0.01, max_delay=0.05),
+    )
+    got: list[list[float]] = []
+
+    def run() -> None:
+        batch = (
+            asyncio.run(embedding.aget_text_embedding_batch(texts))
+            if use_async
+            else embedding.get_text_embedding_batch(texts)
+        )
+        got.extend(batch)
+
+    def rows_right(indices: list[int]) -> None:
+        want = reference([texts[i] for i in indices])
+        if got:
+            assert np.allclose(np.asarray(got), want, atol=1e-6)
+
+    try:
+        run()
+    except mse.ModelStudioError as error:
+        partial = error.partial
+        assert all(0 <= i < rows for i in (error.indices or ()))
+        if isinstance(error, mse.ContentInspectionError):
+            assert set(error.indices or ()) == {i for i in moderated if i < rows} or script
+        if partial is not None and len(partial):
+            want = reference([texts[i] for i in partial.indices])
+            assert np.allclose(partial.vectors, want, atol=1e-6), "partial rows are right"
+        return
+    assert not {i for i in moderated if i < rows}, "a moderated row cannot succeed"
+    rows_right(list(range(rows)))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.integers(1, 60),
+    script=st.lists(st.sampled_from(range(len(FAULTS))), max_size=10),
+    moderated=st.sets(st.integers(0, 60), max_size=3),
+    hybrid=st.booleans(),
+    use_async=st.booleans(),
+)
+def test_fault_mixes_through_sparse_and_hybrid_keep_positions_and_sparse_partials(
+    emulator: Emulator,
+    make_client: MakeClient,
+    rows: int,
+    script: list[int],
+    moderated: set[int],
+    hybrid: bool,
+    use_async: bool,
+) -> None:
+    emulator.reset()
+    texts = mixed_texts(rows, moderated)
+    emulator.script(*(FAULTS[k]() for k in script))
+    client = make_client(protocol="native", dimensions=256, max_retries=3)
+    method = client.aembed_hybrid if hybrid else client.aembed_sparse
+    sync_method = client.embed_hybrid if hybrid else client.embed_sparse
+
+    def sparse_of(text: str) -> dict[int, float]:
+        return {int(e["index"]): float(e["value"]) for e in sparse_terms(text)}  # type: ignore[arg-type]
+
+    try:
+        result = asyncio.run(method(texts)) if use_async else sync_method(texts)
+    except mse.ModelStudioError as error:
+        partial = error.partial
+        assert all(0 <= i < rows for i in (error.indices or ()))
+        if partial is not None and len(partial):
+            assert partial.sparse is not None and len(partial.sparse) == len(partial)
+            for i, row in zip(partial.indices, partial.sparse, strict=True):
+                assert row.as_dict() == sparse_of(texts[i]), "sparse partial rows are right"
+            if hybrid:
+                want = reference([texts[i] for i in partial.indices])
+                assert np.allclose(partial.vectors, want, atol=1e-6)
+        return
+    sparse = result[1] if hybrid else result
+    assert [row.as_dict() for row in sparse] == [sparse_of(t) for t in texts]  # type: ignore[union-attr]
 
 
 def test_soak_20000_rows_with_5_percent_random_faults(
