@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest bench docs emulator clean
+.PHONY: demo test lint typecheck pytest bench docs emulator clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# Re-execute every notebook in place on the emulator and write the fresh outputs back;
+# tests/test_notebooks.py fails when the committed outputs differ from a fresh run.
+notebooks: $(STAMP)
+	env -u DASHSCOPE_API_KEY -u DASHSCOPE_BASE_URL -u DASHSCOPE_API_BASE $(BIN)/python -m tests.notebook_outputs
 
 emulator: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
