@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest bench docs emulator clean
+.PHONY: demo test lint typecheck pytest bench docs emulator release-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# Build sdist and wheel in a temp dir, twine check, check LICENSE and no tests in both, install
+# the wheel into a fresh venv and run the demo from it (.ci/release-check).
+release-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet build twine
+	.ci/release-check $(BIN)/python
 
 emulator: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
