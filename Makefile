@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest bench docs emulator clean notebooks
+.PHONY: demo test lint typecheck pytest bench docs emulator release-check clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ docs: $(STAMP)
 # tests/test_notebooks.py fails when the committed outputs differ from a fresh run.
 notebooks: $(STAMP)
 	env -u DASHSCOPE_API_KEY -u DASHSCOPE_BASE_URL -u DASHSCOPE_API_BASE $(BIN)/python -m tests.notebook_outputs
+
+# Build sdist and wheel in a temp dir, twine check, check LICENSE and no tests in both, install
+# the wheel into a fresh venv and run the demo from it (.ci/release-check).
+release-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet build twine
+	.ci/release-check $(BIN)/python
 
 emulator: $(STAMP)
 	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
