@@ -3,6 +3,7 @@ client factory pointed at it with fast back-off so retry tests take milliseconds
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -40,7 +41,11 @@ def _shared_emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def emulator(_shared_emulator: Emulator) -> Emulator:
-    """The session's emulator, with its log, script and settings back to the defaults."""
+    """The session's emulator, with its log, script and settings back to the defaults, once
+    the requests an earlier test abandoned (a deadline's, an interrupt's) have been answered."""
+    idle_by = time.monotonic() + 10
+    while _shared_emulator.stats.in_flight and time.monotonic() < idle_by:
+        time.sleep(0.02)
     _shared_emulator.reset()
     _shared_emulator.configure(**EMULATOR_DEFAULTS)
     return _shared_emulator
