@@ -24,6 +24,8 @@ class ModelSpec:
     tokens_per_row: int
     price_cny_per_1k_tokens: float
     batch_price_cny_per_1k_tokens: float | None
+    price_usd_per_1k_tokens: float | None
+    """The international (Singapore) list price, in USD; None where it is not offered."""
     regions: frozenset[str]
     """Regions whose documentation lists the model (workspace hosts may offer more)."""
     accepts_dimensions: bool
@@ -46,6 +48,12 @@ class ModelSpec:
             price = self.batch_price_cny_per_1k_tokens
         return tokens / 1000.0 * price
 
+    def cost_usd(self, tokens: int) -> float | None:
+        """Estimated price of ``tokens`` prompt tokens at the international list price, in USD."""
+        if self.price_usd_per_1k_tokens is None:
+            return None
+        return tokens / 1000.0 * self.price_usd_per_1k_tokens
+
 
 _V3_V4_DIMS_TAIL = (768, 512, 256, 128, 64)
 
@@ -60,6 +68,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 tokens_per_row=8192,
                 price_cny_per_1k_tokens=0.0005,
                 batch_price_cny_per_1k_tokens=0.00025,
+                price_usd_per_1k_tokens=0.00007,
                 regions=frozenset({"cn-beijing", "ap-southeast-1", "cn-hongkong"}),
                 accepts_dimensions=True,
                 text_types=True,
@@ -73,6 +82,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 tokens_per_row=8192,
                 price_cny_per_1k_tokens=0.0005,
                 batch_price_cny_per_1k_tokens=None,
+                price_usd_per_1k_tokens=0.00007,
                 regions=frozenset({"cn-beijing", "ap-southeast-1"}),
                 accepts_dimensions=True,
                 text_types=True,
@@ -85,6 +95,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 tokens_per_row=2048,
                 price_cny_per_1k_tokens=0.0007,
                 batch_price_cny_per_1k_tokens=0.00035,
+                price_usd_per_1k_tokens=None,
                 regions=frozenset({"cn-beijing"}),
                 accepts_dimensions=False,
             ),
@@ -95,6 +106,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 tokens_per_row=2048,
                 price_cny_per_1k_tokens=0.0007,
                 batch_price_cny_per_1k_tokens=None,
+                price_usd_per_1k_tokens=None,
                 regions=frozenset({"cn-beijing"}),
                 accepts_dimensions=False,
             ),

@@ -28,7 +28,9 @@ class Usage:
     prompt_tokens: int = 0
     """Tokens the service billed (its ``usage.prompt_tokens``)."""
     cost_cny: float = 0.0
-    """Estimated price of ``prompt_tokens`` at the model's list price, in CNY."""
+    """Estimated price of ``prompt_tokens`` at the model's Beijing list price, in CNY."""
+    cost_usd: float = 0.0
+    """The same at the international (Singapore) list price, in USD; 0 where not offered."""
 
     def __sub__(self, other: Usage) -> Usage:
         values = {
@@ -68,7 +70,9 @@ class UsageCounter:
     def __init__(self, spec: ModelSpec) -> None:
         self._spec = spec
         self._lock = threading.Lock()
-        self._counts = {f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny"}}
+        self._counts = {
+            f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny", "cost_usd"}
+        }
 
     def reset_after_fork(self) -> None:
         """In a forked child: a thread of the parent's may have held the lock."""
@@ -85,5 +89,6 @@ class UsageCounter:
         return Usage(
             model=self._spec.name,
             cost_cny=self._spec.cost_cny(counts["prompt_tokens"]),
+            cost_usd=self._spec.cost_usd(counts["prompt_tokens"]) or 0.0,
             **counts,
         )

@@ -23,7 +23,7 @@ PRICES_COLUMNS = [
     "model",
     "Beijing, CNY per million tokens",
     "Beijing Batch API, CNY per million tokens",
-    "Singapore, USD",
+    "Singapore, USD per million tokens",
 ]
 
 
@@ -72,7 +72,9 @@ def prices_row(spec: ModelSpec) -> list[str]:
         spec.name,
         number(spec.price_cny_per_1k_tokens * 1000),
         "" if batch is None else number(batch * 1000),
-        "see the international price list" if "ap-southeast-1" in spec.regions else "not offered",
+        "not offered"
+        if spec.price_usd_per_1k_tokens is None
+        else number(round(spec.price_usd_per_1k_tokens * 1000, 6)),
     ]
 
 
