@@ -48,7 +48,7 @@ release-check: $(STAMP)
 	.ci/release-check $(BIN)/python
 
 emulator: $(STAMP)
-	$(BIN)/python -m modelstudio_embeddings.emulator --port 8000
+	$(BIN)/python -m modelstudio_emulator --port 8000
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -14,7 +14,7 @@ import os
 import sys
 
 from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY
-from modelstudio_embeddings.emulator.vectors import embed_texts
+from modelstudio_emulator.vectors import embed_texts
 
 from .contenders import CEILING, Contender, ceiling, contenders, warm_up
 from .harness import (

@@ -61,7 +61,7 @@ class EmulatorProcess:
     control endpoints."""
 
     def __init__(self) -> None:
-        command = [sys.executable, "-m", "modelstudio_embeddings.emulator"]
+        command = [sys.executable, "-m", "modelstudio_emulator"]
         self.process = subprocess.Popen(
             [*command, "--port", "0", "--api-key", KEY],
             stdout=subprocess.PIPE,

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from modelstudio_embeddings import EmbeddingClient, RetryPolicy
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 
 
 def counts(client: EmbeddingClient) -> dict[str, int]:

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run
 
         return run()
-    from .emulator.__main__ import main as emulator_main
+    from modelstudio_emulator.__main__ import main as emulator_main
 
     return emulator_main(rest)
 

@@ -56,7 +56,7 @@ def _service() -> Iterator[dict[str, Any]]:
         print("DASHSCOPE_API_KEY is set: using the Model Studio service, not the emulator.")
         yield {}
         return
-    from .emulator import Emulator
+    from modelstudio_emulator import Emulator
 
     with Emulator() as emulator:
         print(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modelstudio_embeddings import EmbeddingClient, RetryPolicy
-from modelstudio_embeddings.emulator import Emulator
+from modelstudio_emulator import Emulator
 
 FAST_RETRY = RetryPolicy(max_retries=4, initial_delay=0.01, max_delay=0.05)
 

@@ -1,56 +1,6 @@
-"""``python -m modelstudio_embeddings.emulator``: run the emulator until Ctrl-C."""
+"""``python -m modelstudio_embeddings.emulator``: the same as ``python -m modelstudio_emulator``."""
 
-from __future__ import annotations
-
-import argparse
-import signal
-import sys
-import threading
-
-from ..config import is_loopback
-from .server import Emulator
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse the options, start the emulator, print where it listens, wait for a signal."""
-    parser = argparse.ArgumentParser(
-        prog="python -m modelstudio_embeddings.emulator",
-        description="A local emulator of Model Studio's text embedding service (not real vectors).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--api-key", default="sk-emulator")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--max-in-flight", type=int, default=None)
-    parser.add_argument("--rps", type=float, default=None, help="requests per second limit")
-    parser.add_argument("--base64", choices=("ignore", "reject", "honour"), default="ignore")
-    parser.add_argument("--moderation-marker", default="[[BLOCKED]]")
-    parser.add_argument("--allow-remote", action="store_true", help="listen beyond loopback")
-    args = parser.parse_args(argv)
-    if not is_loopback(args.host) and not args.allow_remote:
-        parser.error(f"refusing to listen on {args.host}: pass --allow-remote if you mean it")
-    emulator = Emulator(
-        args.api_key,
-        host=args.host,
-        port=args.port,
-        latency_ms=args.latency_ms,
-        max_in_flight=args.max_in_flight,
-        requests_per_second=args.rps,
-        base64_policy=args.base64,
-        moderation_marker=args.moderation_marker,
-    ).start()
-    print(
-        f"Model Studio emulator on {emulator.base_url} (key: {emulator.api_key}); "
-        "vectors are not the real model's. Ctrl-C stops it.",
-        flush=True,
-    )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
-    emulator.stop()
-    return 0
-
+from modelstudio_emulator.__main__ import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

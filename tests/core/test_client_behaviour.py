@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import modelstudio_embeddings as mse
 from modelstudio_embeddings import MODELS, EmbeddingClient
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 
 MakeClient = Callable[..., EmbeddingClient]
 

@@ -18,9 +18,9 @@ from langchain_modelstudio import ModelStudioEmbeddings
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient
 from modelstudio_embeddings.adapting import CLIENT_SETTINGS
-from modelstudio_embeddings.emulator import Emulator, Fault
-from modelstudio_embeddings.emulator.tokens import count_tokens
 from modelstudio_embeddings.planning import least_tokens
+from modelstudio_emulator import Emulator, Fault
+from modelstudio_emulator.tokens import count_tokens
 
 MakeClient = Callable[..., EmbeddingClient]
 
@@ -167,7 +167,7 @@ def test_a_missing_key_is_a_configuration_error_in_every_adapter() -> None:
 
 def test_loading_the_pytest_plugin_imports_neither_the_sdk_nor_numpy() -> None:
     code = (
-        "import sys, modelstudio_embeddings.emulator.pytest_plugin; "
+        "import sys, modelstudio_emulator.pytest_plugin; "
         "print(sorted(m for m in ('openai', 'numpy', 'httpx2') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,7 +14,7 @@ import modelstudio_embeddings as mse
 from langchain_modelstudio import ModelStudioEmbeddings
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 from tests.conftest import FAST_RETRY
 
 MakeClient = Callable[..., EmbeddingClient]

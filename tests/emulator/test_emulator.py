@@ -15,8 +15,8 @@ import numpy as np
 import openai
 import pytest
 
-from modelstudio_embeddings.emulator import Emulator, Fault
-from modelstudio_embeddings.emulator.vectors import embed_text
+from modelstudio_emulator import Emulator, Fault
+from modelstudio_emulator.vectors import embed_text
 
 NATIVE = "/api/v1/services/embeddings/text-embedding/text-embedding"
 
@@ -218,7 +218,7 @@ def test_the_cli_starts_answers_and_stops() -> None:
         [
             sys.executable,
             "-m",
-            "modelstudio_embeddings.emulator",
+            "modelstudio_emulator",
             "--port",
             "0",
             "--latency-ms",
@@ -241,7 +241,7 @@ def test_the_cli_starts_answers_and_stops() -> None:
 
 def test_the_cli_refuses_a_remote_host() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "modelstudio_embeddings.emulator", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "modelstudio_emulator", "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -18,7 +18,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 import modelstudio_embeddings as mse
 from langchain_modelstudio import ModelStudioEmbeddings
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 from tests.conftest import FAST_RETRY
 
 SECRET = "sk-langchain-canary-1"

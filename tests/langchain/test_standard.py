@@ -9,7 +9,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from langchain_modelstudio import ModelStudioEmbeddings
-from modelstudio_embeddings.emulator import Emulator
+from modelstudio_emulator import Emulator
 
 _EMULATOR = Emulator().start()
 atexit.register(_EMULATOR.stop)

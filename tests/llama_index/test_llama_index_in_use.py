@@ -18,7 +18,7 @@ from llama_index.core.node_parser import SentenceSplitter
 
 import modelstudio_embeddings as mse
 from llama_index_modelstudio import ModelStudioEmbedding
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 from tests.conftest import FAST_RETRY
 
 SECRET = "sk-llama-canary-9"

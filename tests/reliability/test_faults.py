@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import modelstudio_embeddings as mse
 from modelstudio_embeddings import EmbeddingClient, RetryPolicy
-from modelstudio_embeddings.emulator import Emulator, Fault
-from modelstudio_embeddings.emulator.vectors import embed_texts, sparse_terms
+from modelstudio_emulator import Emulator, Fault
+from modelstudio_emulator.vectors import embed_texts, sparse_terms
 
 MakeClient = Callable[..., EmbeddingClient]
 

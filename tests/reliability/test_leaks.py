@@ -10,7 +10,7 @@ import pytest
 
 import modelstudio_embeddings as mse
 from modelstudio_embeddings import EmbeddingClient
-from modelstudio_embeddings.emulator import Emulator, Fault
+from modelstudio_emulator import Emulator, Fault
 
 SECRET = "sk-leak-canary-7c0ffee"
 

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelstudio_embeddings import InputTooLongError, InvalidInputError
-from modelstudio_embeddings.emulator.tokens import count_tokens
 from modelstudio_embeddings.planning import (
     Batch,
     check_lengths,
@@ -16,6 +15,7 @@ from modelstudio_embeddings.planning import (
     split_batch,
     validate_texts,
 )
+from modelstudio_emulator.tokens import count_tokens
 
 
 def test_none_and_non_strings_are_named_by_index() -> None:

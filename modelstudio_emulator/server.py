@@ -24,15 +24,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..models import MODELS
+from .contract import COMPATIBLE_PATH, NATIVE_PATH
+from .contract import EMBEDDING_MODELS as MODELS
 from .faults import CONTRACT_ERRORS, Fault
 from .tokens import count_tokens, usage_tokens
 from .vectors import embed_texts, sparse_terms
 
 __all__ = ["Emulator", "EmulatorStats", "RequestRecord"]
 
-COMPATIBLE_PATH = "/compatible-mode/v1/embeddings"
-NATIVE_PATH = "/api/v1/services/embeddings/text-embedding/text-embedding"
 _BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
 _DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
 _SETTINGS = (

@@ -1,0 +1,41 @@
+"""An emulator of Model Studio's embedding service: a real HTTP server on loopback.
+
+Its vectors are deterministic and meaningful (texts sharing words are close) but are NOT the
+real model's vectors. Use it to test pipelines without a key: ``with Emulator() as emu:`` and
+point a client at ``emu.base_url`` with ``emu.api_key``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .connect import connect
+    from .faults import CONTRACT_ERRORS, Fault
+    from .server import Emulator, EmulatorStats, RequestRecord
+
+# Imported on first use: the pytest plugin lives in this package, and a test run that never
+# asks for its fixtures should not pay for the server, numpy or the SDK.
+_LAZY = {
+    "connect": ".connect",
+    "CONTRACT_ERRORS": ".faults",
+    "Fault": ".faults",
+    "Emulator": ".server",
+    "EmulatorStats": ".server",
+    "RequestRecord": ".server",
+}
+
+__all__ = ["CONTRACT_ERRORS", "Emulator", "EmulatorStats", "Fault", "RequestRecord", "connect"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
