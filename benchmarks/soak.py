@@ -29,7 +29,7 @@ def counts(client: EmbeddingClient) -> dict[str, int]:
         "threads": threading.active_count(),
         "slots held": client._limiter.in_flight,
         "slot waiters": len(client._limiter._waiters),
-        "event-loop clients": len(client._async_clients),
+        "event-loop clients": client._executor.async_.open_loops,
     }
 
 

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
 from modelstudio_embeddings.adapting import build_client, configured
-from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
 __all__ = ["ModelStudioEmbeddings"]
 
@@ -42,7 +42,7 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     workspace_id: str | None = None
     dimensions: int | None = Field(default=None, description="Output width; model default.")
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
-    max_retries: int = RetryPolicy.max_retries
+    max_retries: int | None = None
     timeout: float = DEFAULT_TIMEOUT
     show_progress: bool = Field(default=False, description="A per-row bar for documents.")
     protocol: str = Field(default="compatible", description="'compatible' or 'native'.")

@@ -27,9 +27,9 @@ from modelstudio_embeddings import (
     Usage,
 )
 from modelstudio_embeddings.adapting import build_client, configured, errors_at
-from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 from modelstudio_embeddings.config import resolve_dimensions, resolve_model
 from modelstudio_embeddings.progress import progress_bar
+from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
 dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
@@ -76,8 +76,8 @@ class ModelStudioEmbedding(BaseEmbedding):
     max_concurrency: int = Field(
         default=DEFAULT_MAX_CONCURRENCY, frozen=True, description="Requests in flight, all calls."
     )
-    max_retries: int = Field(
-        default=RetryPolicy.max_retries, frozen=True, description="Re-sends of 429/5xx/timeouts."
+    max_retries: int | None = Field(
+        default=None, frozen=True, description="Re-sends of 429/5xx/timeouts (policy's: 6)."
     )
     timeout: float = Field(default=DEFAULT_TIMEOUT, frozen=True, description="Seconds a request.")
     protocol: str = Field(default="compatible", frozen=True, description="Wire protocol.")

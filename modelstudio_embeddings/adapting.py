@@ -5,7 +5,7 @@ key is one of them), and positions of a sub-list mapped back to the caller's lis
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from .client import EmbeddingClient
 from .errors import ConfigurationError, ModelStudioError, PartialEmbeddings
+from .settings import ClientSettings
 
 __all__ = [
     "CLIENT_SETTINGS",
@@ -22,19 +23,16 @@ __all__ = [
 ]
 
 CLIENT_SETTINGS: tuple[str, ...] = tuple(
-    name
-    for name, parameter in inspect.signature(EmbeddingClient.__init__).parameters.items()
-    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "api_key"
+    field.name for field in dataclasses.fields(ClientSettings) if field.name != "model"
 )
-"""Every keyword setting of ``EmbeddingClient`` but the key: each adapter offers them all
-(a test walks this list)."""
+"""Every setting of the core client but the model (each adapter names it its own way) and
+the key: each adapter offers them all (a test walks this list)."""
 
 
 def build_client(model: str, api_key: str | None, fields: Mapping[str, Any]) -> EmbeddingClient:
     """The core client from an adapter's fields (those named in ``CLIENT_SETTINGS``)."""
-    return EmbeddingClient(
-        model, api_key=api_key, **{name: fields[name] for name in CLIENT_SETTINGS}
-    )
+    settings = ClientSettings(model=model, **{name: fields[name] for name in CLIENT_SETTINGS})
+    return EmbeddingClient.from_settings(settings, api_key)
 
 
 def configured(owner: str, build: Callable[[], object]) -> None:

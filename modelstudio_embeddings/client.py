@@ -1,59 +1,49 @@
-"""EmbeddingClient: thin sync and async executors over the pure layer.
+"""EmbeddingClient: the public face of the core. It validates and plans each call, and leaves
+carrying it out to the executor (threads or asyncio) and the transports (HTTP).
 
-``embed`` runs a call's steps on a per-client thread pool, ``aembed`` on asyncio with an
-``AsyncOpenAI`` client; both share one in-flight bound, one retry layer and one usage count.
+``embed`` runs a call's requests on worker threads, ``aembed`` on the running event loop
+with an ``AsyncOpenAI`` client; both share one in-flight bound, one retry layer (the call's
+state machine) and one usage count.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-import socket
-import ssl
 import threading
 import time
-import weakref
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import httpx2
 import numpy as np
 import numpy.typing as npt
-import openai
 
-from .config import resolve_config, resolve_dimensions, resolve_model
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    ConfigurationError,
-    HostNotFoundError,
-    ModelStudioError,
-    RateLimitError,
-    ResponseValidationError,
-    translate_status,
-    translate_success_error,
-)
-from .execution import Call, Driver, Send, Sleep
+from .config import resolve_config
+from .errors import ConfigurationError
+from .execution import Call, EmbedRequests
+from .executor import Executor
 from .limiter import ConcurrencyLimiter
-from .models import DEFAULT_MODEL
-from .planning import Batch, least_tokens, rows_over_limit, too_long_error, validate_texts
+from .models import DEFAULT_MODEL, ModelSpec
+from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
 from .retry import RetryPolicy
+from .settings import (
+    DEFAULT_INITIAL_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    ClientSettings,
+)
 from .tokens import LazyCounter
-from .transport import BoundedTransport, bounded
+from .transport import AsyncTransport, SyncTransport
 from .usage import Usage, UsageCounter
-from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, decode_json, validate_options
+from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, validate_options
 
-__all__ = ["EmbeddingClient"]
-
-DEFAULT_MAX_CONCURRENCY = 16
-DEFAULT_INITIAL_CONCURRENCY = 8
-DEFAULT_TIMEOUT = 60.0
-_DEADLINE_GRACE = 0.05
-"""How long past a deadline a sync call waits for its requests to time out by themselves."""
+__all__ = [
+    "DEFAULT_INITIAL_CONCURRENCY",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TIMEOUT",
+    "EmbeddingClient",
+]
 
 
 class EmbeddingClient:
@@ -61,7 +51,27 @@ class EmbeddingClient:
 
     Row i of the result is the vector of text i. Requests respect the model's row and token
     limits, run up to ``max_concurrency`` at once across every call on this client, and are
-    retried (alone) only for 429, 5xx, timeouts and connection errors.
+    retried (alone) only for 429, 5xx, timeouts and connection errors. The key comes from
+    ``api_key`` or ``DASHSCOPE_API_KEY`` and is never pickled, printed or logged; every other
+    setting is described in ``ClientSettings``.
+
+    Args:
+        model: ``text-embedding-v1`` to ``-v4`` (default v4).
+        dimensions: Output width; the model's default when None.
+        api_key: The key; else ``DASHSCOPE_API_KEY``. Keys are per region.
+        base_url: A host or any URL of the service; else ``DASHSCOPE_BASE_URL``, else Beijing.
+        region: ``cn-beijing``, ``ap-southeast-1``, ... instead of ``base_url``.
+        workspace_id: With ``region``: the workspace's own host.
+        max_concurrency: Requests in flight at most, across every call of this client.
+        max_retries: Re-sends of a request after a 429, 5xx, timeout or connection error.
+        timeout: Seconds one request may take in all.
+        show_progress: A per-row progress bar for every call.
+        adaptive_concurrency: Halve the in-flight bound on a 429, grow it back with time.
+        allow_insecure_http: Allow plain ``http://`` to a host that is not loopback.
+        retry_policy: Back-off and limits of retries (agreeing with ``max_retries``).
+        protocol: ``compatible`` or ``native`` (text_type, instruct, sparse vectors).
+        on_too_long: ``error`` or ``truncate`` rows over the model's token limit.
+        tokenizer: ``auto``, ``qwen`` or ``estimate`` token counts for that limit.
     """
 
     def __init__(
@@ -74,7 +84,7 @@ class EmbeddingClient:
         region: str | None = None,
         workspace_id: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        max_retries: int = RetryPolicy.max_retries,
+        max_retries: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         show_progress: bool = False,
         adaptive_concurrency: bool = True,
@@ -84,74 +94,109 @@ class EmbeddingClient:
         on_too_long: str = "error",
         tokenizer: str = "auto",
     ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ConfigurationError(
-                f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}."
-            )
-        self.protocol = protocol
-        self._wire = PROTOCOLS[protocol]
-        if on_too_long not in ("error", "truncate"):
-            raise ConfigurationError(
-                f"on_too_long must be 'error' or 'truncate', got {on_too_long!r}."
-            )
-        self.on_too_long = on_too_long
-        self._tokens = LazyCounter(tokenizer)
-        self.spec = resolve_model(model)
-        self.model = self.spec.name
-        self.dimensions = resolve_dimensions(self.spec, dimensions)
-        self._config = resolve_config(
-            api_key=api_key,
+        settings = ClientSettings(
+            model=model,
+            dimensions=dimensions,
             base_url=base_url,
             region=region,
             workspace_id=workspace_id,
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            show_progress=show_progress,
+            adaptive_concurrency=adaptive_concurrency,
             allow_insecure_http=allow_insecure_http,
+            retry_policy=retry_policy,
+            protocol=protocol,
+            on_too_long=on_too_long,
+            tokenizer=tokenizer,
         )
-        if max_concurrency < 1:
-            raise ConfigurationError("max_concurrency must be at least 1")
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be 0 or more")
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be a positive number of seconds")
-        self.max_concurrency = max_concurrency
-        self.timeout = timeout
-        self.show_progress = show_progress
-        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        self._settings: dict[str, Any] = {
-            "model": model,
-            "dimensions": dimensions,
-            "base_url": base_url,
-            "region": region,
-            "workspace_id": workspace_id,
-            "max_concurrency": max_concurrency,
-            "max_retries": max_retries,
-            "timeout": timeout,
-            "show_progress": show_progress,
-            "adaptive_concurrency": adaptive_concurrency,
-            "allow_insecure_http": allow_insecure_http,
-            "retry_policy": retry_policy,
-            "protocol": protocol,
-            "on_too_long": on_too_long,
-            "tokenizer": tokenizer,
-        }
-        self._limiter = self._new_limiter()
-        # Sync calls made on a thread whose event loop is running wait here instead: the
-        # shared bound's async holders could only release their slots on that blocked loop.
-        self._loop_thread_limiter = self._new_limiter()
+        self._build(settings, api_key)
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings, api_key: str | None = None) -> EmbeddingClient:
+        """A client from a settings value (the adapters' way); the key as in ``__init__``."""
+        client = cls.__new__(cls)
+        client._build(settings, api_key)
+        return client
+
+    def _build(self, settings: ClientSettings, api_key: str | None) -> None:
+        self.settings = settings
+        self._config = resolve_config(
+            api_key=api_key,
+            base_url=settings.base_url,
+            region=settings.region,
+            workspace_id=settings.workspace_id,
+            allow_insecure_http=settings.allow_insecure_http,
+        )
+        self.spec: ModelSpec = settings.spec
+        self._wire = PROTOCOLS[settings.protocol]
+        self._tokens = LazyCounter(settings.tokenizer)
         self._usage = UsageCounter(self.spec)
         self._rows_per_request = self.spec.rows_per_request
         self._lock = threading.Lock()
-        self._sync_client: openai.OpenAI | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        # One SDK client per event loop, closed by the loop's own shutdown (see _open_async).
-        self._async_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
-        _LIVE_CLIENTS.add(self)
+        transport: dict[str, Any] = {
+            "model": self.spec.name,
+            "timeout": settings.timeout,
+            "slots": settings.max_concurrency,
+        }
+        self._executor = Executor(
+            SyncTransport(self._config, self.base_url, **transport),
+            AsyncTransport(self._config, self.base_url, **transport),
+            self._usage,
+            (self._new_limiter(), self._new_limiter()),
+        )
 
     def _new_limiter(self) -> ConcurrencyLimiter:
+        settings = self.settings
         return ConcurrencyLimiter(
-            self.max_concurrency,
-            initial=min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY),
-            adaptive=self._settings["adaptive_concurrency"],
+            settings.max_concurrency,
+            initial=settings.initial_concurrency,
+            adaptive=settings.adaptive_concurrency,
         )
+
+    # --- settings, as attributes ---------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.spec.name
+
+    @property
+    def dimensions(self) -> int:
+        """The output width in force."""
+        return self.settings.width
+
+    @property
+    def protocol(self) -> str:
+        return self.settings.protocol
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.settings.max_concurrency
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.timeout
+
+    @property
+    def show_progress(self) -> bool:
+        return self.settings.show_progress
+
+    @property
+    def on_too_long(self) -> str:
+        return self.settings.on_too_long
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.settings.retry
+
+    @property
+    def _settings(self) -> dict[str, Any]:
+        return self.settings.as_dict()
+
+    @property
+    def _limiter(self) -> ConcurrencyLimiter:
+        return self._executor.limiter
 
     # --- public ----------------------------------------------------------------------------
 
@@ -164,10 +209,6 @@ class EmbeddingClient:
     def host_url(self) -> str:
         """Scheme and host of the service, e.g. ``https://dashscope.aliyuncs.com``."""
         return self._config.host_url
-
-    @property
-    def _endpoint(self) -> str:
-        return self._config.host_url + self._wire.path
 
     @property
     def usage(self) -> Usage:
@@ -334,26 +375,10 @@ class EmbeddingClient:
         *,
         lists: bool = False,
     ) -> Call:
-        """Carry out one call on the thread pool; the finished Call (result not yet checked).
-
-        An interrupt, a worker's failure or the deadline stops the call's other workers
-        before their next request or retry; a call with a deadline returns at it."""
-        planned = self._planned(texts, options, show_progress, progress, deadline, lists)
-        limiter = self._limiter_for_this_thread()
-        with planned as (call, workers):
-            if workers == 1 and call.deadline is None:
-                self._run_sync(call, limiter)
-            elif workers >= 1:
-                pool = self._thread_pool()
-                futures: list[Future[None]] = [
-                    pool.submit(self._run_sync, call, limiter) for _ in range(workers)
-                ]
-                try:
-                    _wait_for_workers(call, futures)
-                except BaseException:
-                    call.stop()
-                    raise
-        return call
+        """Carry out one call on worker threads; the finished Call (result not yet checked)."""
+        with self._planned(texts, options, show_progress, progress, deadline, lists) as planned:
+            self._executor.run(*planned)
+        return planned[0]
 
     async def _arun(
         self,
@@ -365,26 +390,10 @@ class EmbeddingClient:
         *,
         lists: bool = False,
     ) -> Call:
-        """Carry out one call on the running loop; cancelling it cancels its requests, and
-        at the deadline the requests still in flight are cancelled."""
-        planned = self._planned(texts, options, show_progress, progress, deadline, lists)
-        with planned as (call, workers):
-            tasks = [asyncio.ensure_future(self._run_async(call)) for _ in range(workers)]
-            try:
-                if tasks:
-                    done, pending = await asyncio.wait(
-                        tasks, timeout=call.time_left(), return_when=asyncio.FIRST_EXCEPTION
-                    )
-                    if pending:
-                        if not any(task.exception() for task in done):
-                            call.expire()
-                        await _cancel(call, pending)
-                    for task in done:
-                        task.result()  # a worker's unexpected failure is the call's
-            except BaseException:
-                await _cancel(call, tasks)
-                raise
-        return call
+        """Carry out one call on the running loop; cancelling it cancels its requests."""
+        with self._planned(texts, options, show_progress, progress, deadline, lists) as planned:
+            await self._executor.arun(*planned)
+        return planned[0]
 
     @contextmanager
     def _planned(
@@ -403,33 +412,13 @@ class EmbeddingClient:
             yield call, min(self.max_concurrency, call.batches_pending)
 
     def close(self) -> None:
-        """Release the thread pool and the sync HTTP connections."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-            client, self._sync_client = self._sync_client, None
-        if pool is not None:
-            pool.shutdown(wait=False)
-        if client is not None:
-            client.close()
+        """Release the worker threads and the sync HTTP connections."""
+        self._executor.sync.close()
 
     async def aclose(self) -> None:
         """Release the HTTP connections of the running loop's async client, and ``close``."""
-        entry = self._async_clients.get(asyncio.get_running_loop())
-        if entry is not None:
-            await entry.closer.aclose()
+        await self._executor.async_.aclose()
         self.close()
-
-    def _forget_after_fork(self) -> None:
-        """In a forked child: the parent's pool threads do not exist here and its connections
-        are the parent's. Drop them unclosed (closing would end the parent's TLS sessions);
-        they are rebuilt on first use."""
-        self._lock = threading.Lock()
-        self._pool = None
-        self._sync_client = None
-        self._async_clients = {}
-        self._limiter.reset_after_fork()
-        self._loop_thread_limiter.reset_after_fork()
-        self._usage.reset_after_fork()
 
     def __enter__(self) -> EmbeddingClient:
         return self
@@ -451,9 +440,9 @@ class EmbeddingClient:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The key is never pickled: the copy reads DASHSCOPE_API_KEY where it is unpickled.
-        return (_unpickle_client, (dict(self._settings),))
+        return (_unpickle_client, (self.settings,))
 
-    # --- the pure parts, shared by both executors --------------------------------------------
+    # --- planning ------------------------------------------------------------------------------
 
     def _prepare(self, texts: Sequence[str]) -> list[str]:
         """Validated rows, each within the token limit (cut down if ``on_too_long="truncate"``)."""
@@ -491,10 +480,19 @@ class EmbeddingClient:
         deadline: float | None,
         lists: bool = False,
     ) -> Call:
+        secret = self._config.api_key
+        requests = EmbedRequests(
+            protocol=self._wire,
+            model=self.model,
+            dimensions=self.dimensions if self.spec.accepts_dimensions else None,
+            options=options,
+            base_url=self.base_url,
+            redact=lambda text: text.replace(secret, "<redacted>"),
+        )
         return Call(
             rows,
             self.dimensions,
-            options=options,
+            requests=requests,
             lists=lists,
             rows_per_request=lambda: self._rows_per_request,
             learn_rows_per_request=self._learn_rows_per_request,
@@ -508,360 +506,6 @@ class EmbeddingClient:
     def _learn_rows_per_request(self, limit: int) -> None:
         with self._lock:
             self._rows_per_request = max(1, min(self._rows_per_request, limit))
-
-    def _request(self, call: Call, batch: Batch) -> dict[str, Any]:
-        """The JSON body of one batch in this client's protocol."""
-        dimensions = self.dimensions if self.spec.accepts_dimensions else None
-        texts = call.texts[batch.start : batch.stop]
-        return self._wire.body(self.model, texts, dimensions, call.options)
-
-    def _absorb(self, call: Call, batch: Batch, status: int, content: bytes) -> None:
-        """Parse one 2xx answer into the call's rows and count it."""
-        out = call.out[batch.start : batch.stop] if call.options.dense else None
-        try:
-            if status != 200 or not content:
-                raise ResponseValidationError(
-                    f"The service answered {status} with {len(content)} bytes, not 200 with "
-                    "the vectors."
-                )
-            payload = decode_json(content)
-            if _is_error_envelope(payload):
-                raise translate_success_error(payload, secret=self._config.api_key)
-            parsed = self._wire.parse(payload, out, call.options, batch.rows)
-        except (ModelStudioError, ValueError, TypeError) as exc:
-            error = (
-                exc
-                if isinstance(exc, ModelStudioError)
-                else ResponseValidationError(f"The service's response is not usable: {exc}.")
-            )
-            raise error._bind(
-                model=self.model, base_url=self.base_url, indices=batch.indices
-            ) from None
-        if parsed.sparse is not None:
-            call.absorb_sparse(batch, parsed.sparse)
-        call.absorb_lists(batch)
-        self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
-
-    def _translate(
-        self, exc: openai.OpenAIError, batch: Batch, limiter: ConcurrencyLimiter, sent_in: int
-    ) -> ModelStudioError:
-        """The library error for what the SDK raised; the one place SDK errors are read.
-        ``sent_in`` is the limiter's epoch when the request went out."""
-        indices = batch.indices
-        context: dict[str, Any] = {
-            "model": self.model,
-            "base_url": self.base_url,
-            "indices": indices,
-        }
-        if isinstance(exc, openai.APIStatusError):
-            response = exc.response
-            try:
-                body: object = decode_json(response.content)
-            except ModelStudioError:
-                body = response.text
-            error = translate_status(
-                response.status_code,
-                body,
-                headers=response.headers,
-                secret=self._config.api_key,
-                **context,
-            )
-            if isinstance(error, RateLimitError):
-                self._usage.add(throttled=1)
-                limiter.record_throttle(sent_in)
-            return error
-        if isinstance(exc, openai.APITimeoutError):
-            return APITimeoutError(
-                "No complete answer from the service within the request's time "
-                f"(timeout={self.timeout} s, or less before the call's deadline).",
-                **context,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _root_cause(exc)
-            what = f"{type(cause).__name__}: {cause}"
-            if isinstance(cause, socket.gaierror):
-                return HostNotFoundError(
-                    f"The host of {self.base_url} does not resolve ({what}); check base_url "
-                    "or region (e.g. https://dashscope.aliyuncs.com).",
-                    **context,
-                )
-            return APIConnectionError(
-                _redact(f"Could not reach {self.base_url}: {what}", self._config.api_key),
-                **context,
-            )
-        return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
-
-    def _limiter_for_this_thread(self) -> ConcurrencyLimiter:
-        """The shared bound, unless this thread runs an event loop (see ``__init__``)."""
-        in_loop = asyncio._get_running_loop() is not None
-        return self._loop_thread_limiter if in_loop else self._limiter
-
-    # --- the sync executor -------------------------------------------------------------------
-
-    def _run_sync(self, call: Call, limiter: ConcurrencyLimiter) -> None:
-        steps = call.drive()
-        outcome: ModelStudioError | None = None
-        try:
-            step = next(steps)
-            while True:
-                if isinstance(step, Sleep):
-                    call.stopped.wait(step.seconds)  # a stopped call wakes at once
-                    outcome = None
-                else:
-                    outcome = self._send_sync(call, step, limiter)
-                step = steps.send(outcome)
-        except StopIteration:
-            return
-
-    def _send_sync(
-        self, call: Call, step: Send, limiter: ConcurrencyLimiter
-    ) -> ModelStudioError | None:
-        client = self._openai_sync()
-        try:
-            sent_in = limiter.acquire(timeout=call.time_left())
-        except TimeoutError:
-            return _no_slot(step)
-        try:
-            self._usage.add(requests=1)
-            response = client.post(
-                self._endpoint,
-                body=self._request(call, step.batch),
-                cast_to=httpx2.Response,
-                options={"timeout": call.request_timeout()},
-            )
-        except openai.OpenAIError as exc:
-            return self._failed(exc, step, limiter, sent_in)
-        finally:
-            limiter.release()
-        return self._received(call, step, limiter, response)
-
-    def _failed(
-        self, exc: openai.OpenAIError, step: Send, limiter: ConcurrencyLimiter, sent_in: int
-    ) -> ModelStudioError:
-        """Count a request the SDK raised for, and translate it (both executors)."""
-        self._usage.add(failed_requests=1)
-        return self._translate(exc, step.batch, limiter, sent_in)
-
-    def _received(
-        self, call: Call, step: Send, limiter: ConcurrencyLimiter, response: httpx2.Response
-    ) -> ModelStudioError | None:
-        """Absorb a 2xx answer into the call; its validation error, if any (both executors)."""
-        try:
-            self._absorb(call, step.batch, response.status_code, response.content)
-        except ModelStudioError as exc:
-            self._usage.add(failed_requests=1)
-            return exc
-        limiter.record_success()
-        return None
-
-    def _openai_sync(self) -> openai.OpenAI:
-        with self._lock:
-            if self._sync_client is None:
-                self._sync_client = openai.OpenAI(
-                    api_key=self._config.api_key,
-                    base_url=self.base_url,
-                    max_retries=0,
-                    timeout=self.timeout,
-                    http_client=openai.DefaultHttpxClient(**self._sync_http_options()),
-                )
-            return self._sync_client
-
-    def _thread_pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.max_concurrency, thread_name_prefix="modelstudio-embed"
-                )
-            return self._pool
-
-    def _http_options(self) -> dict[str, Any]:
-        """What both SDK clients' HTTP clients are built with: no redirects (the key goes to the
-        configured host only), a pool for ``max_concurrency``, the process's TLS context."""
-        return {
-            "follow_redirects": False,
-            "limits": httpx2.Limits(
-                max_connections=max(self.max_concurrency * 2, 32),
-                max_keepalive_connections=max(self.max_concurrency, 16),
-            ),
-            "verify": _tls_context(),
-        }
-
-    def _sync_http_options(self) -> dict[str, Any]:
-        """The sync client's: the same, through a transport that bounds each request's total
-        time (httpx bounds each socket read only, so a trickling body could last forever)."""
-        options = self._http_options()
-        transport = BoundedTransport(limits=options.pop("limits"), verify=options.pop("verify"))
-        return {**options, "transport": transport}
-
-    # --- the async executor ------------------------------------------------------------------
-
-    async def _run_async(self, call: Call) -> None:
-        steps: Driver = call.drive()
-        outcome: ModelStudioError | None = None
-        try:
-            step = next(steps)
-            while True:
-                if isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = await self._send_async(call, step)
-                step = steps.send(outcome)
-        except StopIteration:
-            return
-
-    async def _send_async(self, call: Call, step: Send) -> ModelStudioError | None:
-        client = await self._openai_async()
-        limiter = self._limiter
-        sent_in = await limiter.acquire_async()
-        try:
-            self._usage.add(requests=1)
-            timeout = call.request_timeout()
-            request = client.post(
-                self._endpoint,
-                body=self._request(call, step.batch),
-                cast_to=httpx2.Response,
-                options={"timeout": timeout},
-            )
-            async with bounded(timeout):  # the whole request, not only each socket read
-                response = await request
-        except openai.OpenAIError as exc:
-            return self._failed(exc, step, limiter, sent_in)
-        except TimeoutError:
-            return self._failed(openai.APITimeoutError(request=_NO_REQUEST), step, limiter, 0)
-        finally:
-            limiter.release()
-        return self._received(call, step, limiter, response)
-
-    async def _openai_async(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        entry = self._async_clients.get(loop)
-        if entry is None:
-            entry = self._open_async(loop)
-            await entry.closer.asend(None)
-        return entry.client
-
-    def _open_async(self, loop: asyncio.AbstractEventLoop) -> _LoopClient:
-        """An SDK client for ``loop``, closed when the loop shuts down: its closer is an async
-        generator, which ``asyncio.run`` (and every runner) closes before closing the loop.
-        Each ``asyncio.run(client.aembed(...))`` so leaves no loop, client or socket behind."""
-        for old in [old for old in self._async_clients if old.is_closed()]:
-            _abandon(self._async_clients.pop(old).closer)  # closed without a shutdown
-        client = openai.AsyncOpenAI(
-            api_key=self._config.api_key,
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(**self._http_options()),
-        )
-        entry = _LoopClient(client, _close_with_loop(self._async_clients, loop, client))
-        self._async_clients[loop] = entry
-        return entry
-
-
-class _LoopClient:
-    """One event loop's SDK client and the async generator that closes it with the loop."""
-
-    __slots__ = ("client", "closer")
-
-    def __init__(self, client: openai.AsyncOpenAI, closer: AsyncGenerator[None, None]) -> None:
-        self.client = client
-        self.closer = closer
-
-
-async def _close_with_loop(
-    clients: dict[asyncio.AbstractEventLoop, _LoopClient],
-    loop: asyncio.AbstractEventLoop,
-    client: openai.AsyncOpenAI,
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        clients.pop(loop, None)
-        await client.close()
-
-
-def _abandon(closer: AsyncGenerator[None, None]) -> None:
-    """Finish the closer of a loop that was closed without shutting its generators down, so
-    it is not finalised later on that dead loop; its sockets close when collected."""
-    step = closer.aclose()
-    try:
-        step.send(None)
-    except BaseException:
-        pass
-    finally:
-        step.close()
-
-
-def _wait_for_workers(call: Call, futures: list[Future[None]]) -> None:
-    """Wait for a sync call's workers; at the deadline (and a short grace for requests that
-    time out by themselves) the call ends, its requests still in flight abandoned."""
-    time_left = call.time_left()
-    timeout = None if time_left is None else time_left + _DEADLINE_GRACE
-    done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
-    for future in done:
-        if future.exception() is not None:
-            call.stop()
-            future.result()
-    if pending:
-        call.expire()
-
-
-async def _cancel(call: Call, tasks: Any) -> None:
-    call.stop()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _no_slot(step: Send) -> ModelStudioError:
-    return APITimeoutError(
-        "The call's deadline passed while waiting for a request slot.", indices=step.batch.indices
-    )
-
-
-def _is_error_envelope(payload: object) -> bool:
-    """A success status whose body is the service's error envelope, not vectors."""
-    if not isinstance(payload, Mapping):
-        return False
-    if "data" in payload or "output" in payload:
-        return False
-    return isinstance(payload.get("error"), Mapping) or "code" in payload
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of the chain (explicit causes, else implicit contexts)."""
-    seen = {id(exc)}
-    cause = exc
-    while (inner := cause.__cause__ or cause.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        cause = inner
-    return cause
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "<redacted>")
-
-
-_NO_REQUEST = httpx2.Request("POST", "http://localhost/")
-
-_LIVE_CLIENTS: weakref.WeakSet[EmbeddingClient] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for client in list(_LIVE_CLIENTS):
-        client._forget_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context, as httpx builds it by default, for every client in the process: each
-    build reads the CA bundle (about 15 ms), which every SDK client would otherwise repeat."""
-    return httpx2.create_ssl_context()
 
 
 def _chain(
@@ -877,13 +521,15 @@ def _chain(
     return both
 
 
-def _unpickle_client(settings: dict[str, Any]) -> EmbeddingClient:
+def _unpickle_client(settings: ClientSettings | dict[str, Any]) -> EmbeddingClient:
     if not os.environ.get("DASHSCOPE_API_KEY"):
         raise ConfigurationError(
             "An unpickled EmbeddingClient reads its key from DASHSCOPE_API_KEY (keys are never "
             "pickled); set it before unpickling."
         )
-    return EmbeddingClient(**settings)
+    if isinstance(settings, dict):  # pickled by an earlier version
+        settings = ClientSettings(**settings)
+    return EmbeddingClient.from_settings(settings)
 
 
 def _sparse_rows(call: Call) -> list[SparseEmbedding]:

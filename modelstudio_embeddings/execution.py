@@ -1,8 +1,9 @@
 """One embedding call as a state machine (sans-I/O): which request to send next, what to do
-with each outcome, and the final result.
+with each answer, and the final result.
 
-The sync and async executors in ``client.py`` only carry out the steps this yields (send a
-batch, sleep), so batching, retries, re-splitting and row isolation are written once.
+The executors (``executor.py``) only carry out the steps this yields (send a request, sleep)
+and send back what came of them (a 2xx ``Reply`` or a library error), so batching, retries,
+re-splitting, row isolation and reading answers into the output are written once, here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,20 +25,46 @@ from .errors import (
     InputTooLongError,
     ModelStudioError,
     PartialEmbeddings,
+    ResponseValidationError,
     RowLimitError,
+    translate_success_error,
 )
 from .planning import Batch, plan_batches, split_batch
 from .retry import RetryPolicy
 from .usage import UsageCounter
-from .wire import EmbedOptions, SparseEmbedding
+from .wire import EmbedOptions, Protocol, SparseEmbedding, decode_json
 
-__all__ = ["Call", "Send", "Sleep", "Step"]
+__all__ = ["Call", "EmbedRequests", "Outcome", "Reply", "Request", "Send", "Sleep", "Step"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to the service, by kind (``embed`` today; the Batch API's upload,
+    create, poll and download, and rerank, later), with its path below the host."""
+
+    kind: str
+    path: str
+    body: dict[str, Any] | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A 2xx answer, not yet read."""
+
+    status: int
+    content: bytes
+
+
+Outcome = Reply | ModelStudioError
+"""What an executor sends back for a ``Send``: the answer, or the library error."""
 
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``batch`` as one request and report back None (success) or the error."""
+    """Send ``request`` (carrying the rows of ``batch``) and report back the outcome."""
 
+    request: Request
     batch: Batch
 
 
@@ -48,7 +76,26 @@ class Sleep:
 
 
 Step = Send | Sleep
-Driver = Generator[Step, ModelStudioError | None, None]
+Driver = Generator[Step, Outcome, None]
+
+
+@dataclass(frozen=True)
+class EmbedRequests:
+    """How one call's batches become requests in one protocol, and who answers for errors."""
+
+    protocol: Protocol
+    model: str
+    dimensions: int | None
+    """Sent to the service, or None where the model ignores it."""
+    options: EmbedOptions
+    base_url: str
+    redact: Callable[[str], str] = lambda text: text
+    """Removes the key from text the service sent back."""
+
+    def request(self, texts: list[str]) -> Request:
+        body = self.protocol.body(self.model, texts, self.dimensions, self.options)
+        return Request("embed", self.protocol.path, body)
+
 
 # Errors that one bad row causes for its whole request: isolate the row by halving.
 _ROW_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
@@ -62,7 +109,7 @@ class Call:
         texts: list[str],
         width: int,
         *,
-        options: EmbedOptions | None = None,
+        requests: EmbedRequests,
         lists: bool = False,
         rows_per_request: Callable[[], int],
         learn_rows_per_request: Callable[[int], None],
@@ -75,7 +122,8 @@ class Call:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.texts = texts
-        self.options = options or EmbedOptions()
+        self._requests = requests
+        self.options = requests.options
         width = width if self.options.dense else 0
         self.out: npt.NDArray[np.float32] = np.empty((len(texts), width), dtype=np.float32)
         self.sparse: list[SparseEmbedding | None] | None = (
@@ -120,15 +168,49 @@ class Call:
         """Start no further requests or retries (the caller was cancelled or interrupted)."""
         self._stop.set()
 
-    def absorb_sparse(self, batch: Batch, rows: list[SparseEmbedding]) -> None:
-        """Store one request's sparse rows in their places."""
+    # --- reading answers: the call writes its own results --------------------------------
+
+    def absorb(self, batch: Batch, reply: Reply) -> ModelStudioError | None:
+        """Read one 2xx answer into ``batch``'s rows (dense, sparse, lists) and count it; the
+        error, bound to the batch's rows, if the answer is not usable."""
+        out = self.out[batch.start : batch.stop] if self.options.dense else None
+        requests = self._requests
+        try:
+            if reply.status != 200 or not reply.content:
+                raise ResponseValidationError(
+                    f"The service answered {reply.status} with {len(reply.content)} bytes, "
+                    "not 200 with the vectors."
+                )
+            payload = decode_json(reply.content)
+            if _is_error_envelope(payload):
+                error = translate_success_error(payload)
+                error.message = requests.redact(error.message)
+                raise error
+            parsed = requests.protocol.parse(payload, out, self.options, batch.rows)
+        except (ModelStudioError, ValueError, TypeError) as exc:
+            error = (
+                exc
+                if isinstance(exc, ModelStudioError)
+                else ResponseValidationError(f"The service's response is not usable: {exc}.")
+            )
+            return error._bind(
+                model=requests.model, base_url=requests.base_url, indices=batch.indices
+            )
+        if parsed.sparse is not None:
+            self._absorb_sparse(batch, parsed.sparse)
+        if self.lists is not None:
+            self._absorb_lists(batch)
+        self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
+        return None
+
+    def _absorb_sparse(self, batch: Batch, rows: list[SparseEmbedding]) -> None:
         assert self.sparse is not None
         self.sparse[batch.start : batch.stop] = rows
 
-    def absorb_lists(self, batch: Batch) -> None:
-        """Keep one request's dense rows as Python floats, if the caller wants lists."""
-        if self.lists is not None:
-            self.lists[batch.start : batch.stop] = self.out[batch.start : batch.stop].tolist()
+    def _absorb_lists(self, batch: Batch) -> None:
+        """The dense rows as Python floats too, converted as each answer lands."""
+        assert self.lists is not None
+        self.lists[batch.start : batch.stop] = self.out[batch.start : batch.stop].tolist()
 
     # --- the driver: one per worker ------------------------------------------------------
 
@@ -146,7 +228,13 @@ class Call:
                     if self._past_deadline():
                         self._fail(self._deadline_error(current))
                         return
-                    error = yield Send(current)
+                    request = self._requests.request(self.texts[current.start : current.stop])
+                    outcome = yield Send(request, current)
+                    error = (
+                        outcome
+                        if isinstance(outcome, ModelStudioError)
+                        else self.absorb(current, outcome)
+                    )
                     if error is None:
                         self._succeeded(current)
                         break
@@ -301,3 +389,12 @@ class Call:
             indices=indices,
             partial=self.partial(),
         )
+
+
+def _is_error_envelope(payload: object) -> bool:
+    """A success status whose body is the service's error envelope, not vectors."""
+    if not isinstance(payload, Mapping):
+        return False
+    if "data" in payload or "output" in payload:
+        return False
+    return isinstance(payload.get("error"), Mapping) or "code" in payload

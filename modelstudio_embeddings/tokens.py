@@ -12,7 +12,17 @@ from typing import Any, Protocol
 
 from .planning import PIECES, estimate_tokens
 
-__all__ = ["EstimatingCounter", "LazyCounter", "QwenCounter", "TokenCounter", "token_counter"]
+__all__ = [
+    "TOKENIZERS",
+    "EstimatingCounter",
+    "LazyCounter",
+    "QwenCounter",
+    "TokenCounter",
+    "token_counter",
+]
+
+TOKENIZERS = ("auto", "qwen", "estimate")
+"""How rows are counted against the token limit (the ``tokenizer`` setting)."""
 
 # One check found the service's count equal to the Qwen count plus one per row.
 ROW_OVERHEAD = 1

@@ -7,6 +7,7 @@ import asyncio
 import pickle
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from langchain_classic.embeddings import CacheBackedEmbeddings
@@ -29,7 +30,8 @@ def make_embeddings(emulator: Emulator) -> Callable[..., ModelStudioEmbeddings]:
     def factory(**kwargs: object) -> ModelStudioEmbeddings:
         kwargs.setdefault("api_key", emulator.api_key)
         kwargs.setdefault("base_url", emulator.base_url)
-        kwargs.setdefault("retry_policy", FAST_RETRY)
+        retries = kwargs.pop("max_retries", FAST_RETRY.max_retries)
+        kwargs.setdefault("retry_policy", replace(FAST_RETRY, max_retries=retries))
         return ModelStudioEmbeddings(**kwargs)  # type: ignore[arg-type]
 
     return factory

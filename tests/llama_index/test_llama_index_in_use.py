@@ -7,6 +7,7 @@ import asyncio
 import pickle
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
@@ -30,7 +31,8 @@ def make_embedding(emulator: Emulator) -> Make:
     def factory(**kwargs: object) -> ModelStudioEmbedding:
         kwargs.setdefault("api_key", emulator.api_key)
         kwargs.setdefault("base_url", emulator.base_url)
-        kwargs.setdefault("retry_policy", FAST_RETRY)
+        retries = kwargs.pop("max_retries", FAST_RETRY.max_retries)
+        kwargs.setdefault("retry_policy", replace(FAST_RETRY, max_retries=retries))
         return ModelStudioEmbedding(**kwargs)  # type: ignore[arg-type]
 
     return factory

@@ -279,7 +279,7 @@ def test_asyncio_run_per_call_leaks_no_loop_client_or_socket(
         assert asyncio.run(client.aembed([f"call {i}"])).shape == (1, 1024)
     gc.collect()
     assert _open_fds() <= before
-    assert client._async_clients == {}
+    assert client._executor.async_.open_loops == 0
     assert client._limiter.in_flight == 0
 
 

@@ -85,7 +85,7 @@ async def test_every_client_shares_one_verifying_tls_context() -> None:
     contexts = []
     for _ in range(2):
         client = EmbeddingClient(api_key="sk-test", base_url="https://dashscope.aliyuncs.com")
-        for sdk in (client._openai_sync(), await client._openai_async()):
+        for sdk in (client._executor.sync._sdk(), await client._executor.async_._sdk()):
             contexts.append(sdk._client._transport._pool._ssl_context)  # httpx2's TLS context
         await client.aclose()
     assert all(context is contexts[0] for context in contexts)

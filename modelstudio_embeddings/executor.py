@@ -1,0 +1,198 @@
+"""Carrying out a call's steps, on threads (sync) or on the running event loop (async).
+
+A step is sent through a transport under the in-flight bound; what comes back (a 2xx
+``Reply`` or a library error) goes back into the call, which decides everything else. The
+bound, the 429 count and the request count are settled in one place for both worlds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
+
+from .errors import APITimeoutError, ModelStudioError, RateLimitError
+from .execution import Call, Outcome, Reply, Send, Sleep
+from .forking import forget_in_children
+from .limiter import ConcurrencyLimiter
+from .transport import AsyncTransport, SyncTransport
+from .usage import UsageCounter
+
+__all__ = ["Executor"]
+
+_DEADLINE_GRACE = 0.05
+"""How long past a deadline a sync call waits for its requests to time out by themselves."""
+
+
+class Executor:
+    """Runs calls with ``workers`` each, sharing one in-flight bound across threads and loops.
+
+    A sync call made on a thread whose event loop is running waits on a bound of its own: the
+    shared bound's async holders could only release their slots on that blocked loop.
+    """
+
+    def __init__(
+        self,
+        sync: SyncTransport,
+        async_: AsyncTransport,
+        usage: UsageCounter,
+        limiters: tuple[ConcurrencyLimiter, ConcurrencyLimiter],
+    ) -> None:
+        self.sync = sync
+        self.async_ = async_
+        self._usage = usage
+        self.limiter, self._loop_thread_limiter = limiters
+        forget_in_children(self)
+
+    # --- sync ---------------------------------------------------------------------------------
+
+    def run(self, call: Call, workers: int) -> None:
+        """Carry out ``call`` on ``workers`` threads (the caller's own if one suffices).
+
+        An interrupt, a worker's failure or the deadline stops the call's other workers
+        before their next request or retry; a call with a deadline returns at it."""
+        limiter = self._limiter_for_this_thread()
+        if workers == 1 and call.deadline is None:
+            self._work(call, limiter)
+            return
+        if workers < 1:
+            return
+        pool = self.sync.pool()
+        futures = [pool.submit(self._work, call, limiter) for _ in range(workers)]
+        try:
+            _wait_for_workers(call, futures)
+        except BaseException:
+            call.stop()
+            raise
+
+    def _work(self, call: Call, limiter: ConcurrencyLimiter) -> None:
+        steps = call.drive()
+        outcome: Outcome | None = None
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    call.stopped.wait(step.seconds)  # a stopped call wakes at once
+                    outcome = None
+                else:
+                    outcome = self._send(call, step, limiter)
+                step = steps.send(outcome)  # type: ignore[arg-type]  # None after a Sleep
+        except StopIteration:
+            return
+
+    def _send(self, call: Call, step: Send, limiter: ConcurrencyLimiter) -> Outcome:
+        try:
+            sent_in = limiter.acquire(timeout=call.time_left())
+        except TimeoutError:
+            return _no_slot(step.batch.indices)
+        try:
+            self._usage.add(requests=1)
+            reply = self.sync.send(step.request, call.request_timeout(), step.batch.indices)
+        except ModelStudioError as error:
+            return self._failed(error, limiter, sent_in)
+        finally:
+            limiter.release()
+        return self._answered(reply, limiter)
+
+    def _limiter_for_this_thread(self) -> ConcurrencyLimiter:
+        in_loop = asyncio._get_running_loop() is not None
+        return self._loop_thread_limiter if in_loop else self.limiter
+
+    # --- async --------------------------------------------------------------------------------
+
+    async def arun(self, call: Call, workers: int) -> None:
+        """Carry out ``call`` with ``workers`` tasks; cancelling it cancels its requests, and
+        at the deadline the requests still in flight are cancelled."""
+        tasks = [asyncio.ensure_future(self._awork(call)) for _ in range(workers)]
+        if not tasks:
+            return
+        try:
+            done, pending = await asyncio.wait(
+                tasks, timeout=call.time_left(), return_when=asyncio.FIRST_EXCEPTION
+            )
+            if pending:
+                if not any(task.exception() for task in done):
+                    call.expire()
+                await _cancel(call, pending)
+            for task in done:
+                task.result()  # a worker's unexpected failure is the call's
+        except BaseException:
+            await _cancel(call, tasks)
+            raise
+
+    async def _awork(self, call: Call) -> None:
+        steps = call.drive()
+        outcome: Outcome | None = None
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    outcome = None
+                else:
+                    outcome = await self._asend(call, step)
+                step = steps.send(outcome)  # type: ignore[arg-type]  # None after a Sleep
+        except StopIteration:
+            return
+
+    async def _asend(self, call: Call, step: Send) -> Outcome:
+        limiter = self.limiter
+        sent_in = await limiter.acquire_async()
+        try:
+            self._usage.add(requests=1)
+            reply = await self.async_.send(step.request, call.request_timeout(), step.batch.indices)
+        except ModelStudioError as error:
+            return self._failed(error, limiter, sent_in)
+        finally:
+            limiter.release()
+        return self._answered(reply, limiter)
+
+    # --- both ---------------------------------------------------------------------------------
+
+    def _failed(
+        self, error: ModelStudioError, limiter: ConcurrencyLimiter, sent_in: int
+    ) -> ModelStudioError:
+        """Count a failed request; a 429 also cuts the bound (once per burst)."""
+        self._usage.add(failed_requests=1)
+        if isinstance(error, RateLimitError):
+            self._usage.add(throttled=1)
+            limiter.record_throttle(sent_in)
+        return error
+
+    def _answered(self, reply: Reply, limiter: ConcurrencyLimiter) -> Reply:
+        limiter.record_success()
+        return reply
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: no request or waiter of the parent's exists here."""
+        self.limiter.reset_after_fork()
+        self._loop_thread_limiter.reset_after_fork()
+        self._usage.reset_after_fork()
+
+
+def _wait_for_workers(call: Call, futures: list[Future[None]]) -> None:
+    """Wait for a sync call's workers; at the deadline (and a short grace for requests that
+    time out by themselves) the call ends, its requests still in flight abandoned."""
+    time_left = call.time_left()
+    timeout = None if time_left is None else time_left + _DEADLINE_GRACE
+    done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
+    for future in done:
+        if future.exception() is not None:
+            call.stop()
+            future.result()
+    if pending:
+        call.expire()
+
+
+async def _cancel(call: Call, tasks: Iterable[asyncio.Future[None]]) -> None:
+    call.stop()
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _no_slot(indices: Iterable[int]) -> ModelStudioError:
+    return APITimeoutError(
+        "The call's deadline passed while waiting for a request slot.", indices=indices
+    )

@@ -1,0 +1,137 @@
+"""One frozen value holding every setting of a client but the key, validated once.
+
+``EmbeddingClient`` and both adapters build it the same way (the adapters from their fields,
+through ``modelstudio_embeddings.adapting``), so a setting and its check are written once. It
+never holds the key, so pickling it (and a client) never writes the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .config import resolve_dimensions, resolve_model
+from .errors import ConfigurationError
+from .models import DEFAULT_MODEL, ModelSpec
+from .retry import RetryPolicy
+from .tokens import TOKENIZERS
+
+__all__ = [
+    "DEFAULT_INITIAL_CONCURRENCY",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TIMEOUT",
+    "ClientSettings",
+]
+
+DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_INITIAL_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 60.0
+PROTOCOL_NAMES = ("compatible", "native")
+ON_TOO_LONG = ("error", "truncate")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Every setting of a client but the key; invalid or contradictory values are refused here.
+
+    Args:
+        model: ``text-embedding-v1`` to ``-v4`` (default v4).
+        dimensions: Output width; the model's default when None. v3/v4 offer several.
+        base_url: A host or any URL of the service (``https://dashscope.aliyuncs.com``,
+            ``.../compatible-mode/v1``); else ``DASHSCOPE_BASE_URL``, else Beijing.
+        region: ``cn-beijing``, ``ap-southeast-1``, ... instead of ``base_url``.
+        workspace_id: With ``region``: the workspace's own host.
+        max_concurrency: Requests in flight at most, across every call of the client.
+        max_retries: Re-sends of a request after a 429, 5xx, timeout or connection error.
+            None: the retry policy's (6). Given together with ``retry_policy``, they must agree.
+        timeout: Seconds one request may take in all (connect, wait, body).
+        show_progress: A per-row progress bar for every call (tqdm, notebook-aware).
+        adaptive_concurrency: Halve the in-flight bound on a 429 and grow it back (CUBIC).
+        allow_insecure_http: Allow plain ``http://`` to a host that is not loopback.
+        retry_policy: Back-off and limits of retries (``RetryPolicy``).
+        protocol: ``compatible`` (OpenAI-style) or ``native`` (DashScope: text_type,
+            instruct, sparse vectors).
+        on_too_long: ``error`` refuses a row over the model's token limit; ``truncate`` cuts it.
+        tokenizer: ``auto`` (exact when the ``tokenizer`` extra is installed), ``qwen``
+            (exact, required) or ``estimate``.
+    """
+
+    model: str = DEFAULT_MODEL
+    dimensions: int | None = None
+    base_url: str | None = None
+    region: str | None = None
+    workspace_id: str | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_retries: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    show_progress: bool = False
+    adaptive_concurrency: bool = True
+    allow_insecure_http: bool = False
+    retry_policy: RetryPolicy | None = None
+    protocol: str = "compatible"
+    on_too_long: str = "error"
+    tokenizer: str = "auto"
+
+    def __post_init__(self) -> None:
+        resolve_dimensions(resolve_model(self.model), self.dimensions)
+        _one_of("protocol", self.protocol, PROTOCOL_NAMES)
+        _one_of("on_too_long", self.on_too_long, ON_TOO_LONG)
+        _one_of("tokenizer", self.tokenizer, TOKENIZERS)
+        if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be an int of at least 1.")
+        if self.max_retries is not None and (not _is_int(self.max_retries) or self.max_retries < 0):
+            raise ConfigurationError("max_retries must be an int of 0 or more.")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float):
+            raise ConfigurationError("timeout must be a number of seconds.")
+        if not self.timeout > 0:
+            raise ConfigurationError("timeout must be a positive number of seconds.")
+        policy = self.retry_policy
+        if policy is not None and not isinstance(policy, RetryPolicy):
+            raise ConfigurationError("retry_policy must be a RetryPolicy.")
+        if policy is not None and self.max_retries not in (None, policy.max_retries):
+            raise ConfigurationError(
+                f"max_retries={self.max_retries} contradicts retry_policy.max_retries="
+                f"{policy.max_retries}: pass one of them."
+            )
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model's row of the model table."""
+        return resolve_model(self.model)
+
+    @property
+    def width(self) -> int:
+        """The output width: ``dimensions``, or the model's default."""
+        return self.dimensions or self.spec.default_dimensions
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        if self.retry_policy is not None:
+            return self.retry_policy
+        if self.max_retries is None:
+            return RetryPolicy()
+        return RetryPolicy(max_retries=self.max_retries)
+
+    @property
+    def initial_concurrency(self) -> int:
+        """Where the adaptive bound starts (slow start doubles it every round trip)."""
+        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
+
+    def with_(self, **changes: Any) -> ClientSettings:
+        """A copy with some settings changed, validated again."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings by name (never a key: there is none here)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ConfigurationError(f"{name} must be one of {options}, got {value!r}.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
