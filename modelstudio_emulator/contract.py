@@ -9,10 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["COMPATIBLE_PATH", "EMBEDDING_MODELS", "NATIVE_PATH", "ModelContract"]
+__all__ = [
+    "COMPATIBLE_PATH",
+    "EMBEDDING_MODELS",
+    "NATIVE_PATH",
+    "RERANK_COMPATIBLE_PATH",
+    "RERANK_MODELS",
+    "RERANK_NATIVE_PATH",
+    "ModelContract",
+    "RerankContract",
+]
 
 COMPATIBLE_PATH = "/compatible-mode/v1/embeddings"
 NATIVE_PATH = "/api/v1/services/embeddings/text-embedding/text-embedding"
+RERANK_COMPATIBLE_PATH = "/compatible-api/v1/reranks"
+"""Note ``compatible-api``, not the embeddings' ``compatible-mode``."""
+RERANK_NATIVE_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
 
 
 @dataclass(frozen=True)
@@ -39,5 +51,31 @@ EMBEDDING_MODELS: Mapping[str, ModelContract] = MappingProxyType(
         "text-embedding-v3": ModelContract(10, 8192, (1024, *_V3_V4_TAIL), True),
         "text-embedding-v2": ModelContract(25, 2048, (1536,), False),
         "text-embedding-v1": ModelContract(25, 2048, (1536,), False),
+    }
+)
+
+
+@dataclass(frozen=True)
+class RerankContract:
+    """One rerank model's limits, as the service documents them (text documents only)."""
+
+    documents_per_request: int
+    tokens_per_item: int
+    """For the query and for each document; the service truncates a longer item."""
+    tokens_per_request: int
+    """Query tokens x documents + all documents' tokens must not exceed it."""
+    protocols: frozenset[str]
+    """The endpoints that serve the model: ``compatible`` and/or ``native``."""
+    requests_per_minute: int | None = None
+    """Informational (None where unpublished): the emulator's rate limit is global."""
+
+
+RERANK_MODELS: Mapping[str, RerankContract] = MappingProxyType(
+    {
+        "qwen3-rerank": RerankContract(
+            500, 4000, 120_000, frozenset({"compatible", "native"}), 5400
+        ),
+        "gte-rerank-v2": RerankContract(500, 4000, 30_000, frozenset({"native"})),
+        "qwen3-vl-rerank": RerankContract(100, 8000, 120_000, frozenset({"native"})),
     }
 )

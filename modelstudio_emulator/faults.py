@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CONTRACT_ERRORS", "Fault"]
+__all__ = ["CONTRACT_ERRORS", "RERANK_MESSAGES", "Fault"]
 
 _DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
 _BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
@@ -54,6 +54,29 @@ CONTRACT_ERRORS: dict[str, tuple[int, str, str, str]] = {
         "Incorrect API key provided. " + _DOCS,
     ),
     "model_not_found": (404, "model_not_found", "model_not_found", "Model not exist."),
+}
+
+
+# Rerank refusals: 400 InvalidParameter with these messages (``str.format`` fields). The
+# documents one is the service's text as users report it (no "For details" suffix there);
+# the others are written in its style and are assumptions.
+RERANK_MESSAGES: dict[str, str] = {
+    "documents": _BAD_PARAM + "Value error, batch size of documents is invalid, it should not be "
+    "empty or larger than {limit}.: input.documents",
+    "document_type": _BAD_PARAM + "Value error, documents should be a list of str.: "
+    "input.documents",
+    "empty_document": _BAD_PARAM + "Value error, document index:{index} is invalid, it should not "
+    "be empty.: input.documents",
+    "long_document": _BAD_PARAM + "Value error, document index:{index} is invalid, it should not "
+    "be larger than {limit} tokens.: input.documents",
+    "query": _BAD_PARAM + "Value error, query is invalid, it should be a non-empty str.: "
+    "input.query",
+    "long_query": _BAD_PARAM + "Value error, query is invalid, it should not be larger than "
+    "{limit} tokens.: input.query",
+    "request_tokens": _BAD_PARAM + "Value error, the input tokens (query tokens x documents + "
+    "document tokens = {tokens}) should not be larger than {limit}.: input",
+    "top_n": _BAD_PARAM + "Value error, top_n is invalid, it should be a positive integer.: "
+    "parameters.top_n",
 }
 
 

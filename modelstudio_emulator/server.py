@@ -2,7 +2,9 @@
 as the service contract describes, with limits, error bodies and scripted faults.
 
 Compatible mode: ``POST /compatible-mode/v1/embeddings``. Native mode:
-``POST /api/v1/services/embeddings/text-embedding/text-embedding``. Control (no auth):
+``POST /api/v1/services/embeddings/text-embedding/text-embedding``. Rerank (``rerank.py``):
+``POST /compatible-api/v1/reranks`` and ``POST /api/v1/services/rerank/text-rerank/text-rerank``.
+Control (no auth):
 ``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
 ``POST /_emulator/script``, ``POST /_emulator/reset``.
 """
@@ -24,7 +26,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .contract import COMPATIBLE_PATH, NATIVE_PATH
+from . import rerank
+from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
 from .faults import CONTRACT_ERRORS, Fault
 from .tokens import count_tokens, usage_tokens
@@ -42,12 +45,15 @@ _SETTINGS = (
     "moderation_marker",
     "rows_per_request",
     "compatible_extensions",
+    "rerank_long_items",
 )
+_NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH})
 
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One embeddings request as the emulator saw it (the key is never recorded)."""
+    """One embeddings or rerank request as the emulator saw it (the key is never recorded).
+    For a rerank request ``texts`` and ``rows`` are its documents."""
 
     path: str
     protocol: str
@@ -65,6 +71,9 @@ class RequestRecord:
     finished: float
     headers: dict[str, str]
     body: dict[str, Any] | None
+    query: str | None = None
+    """A rerank request's query."""
+    top_n: int | None = None
 
 
 @dataclass
@@ -77,6 +86,8 @@ class EmulatorStats:
     in_flight: int = 0
     rows_embedded: int = 0
     prompt_tokens: int = 0
+    documents_reranked: int = 0
+    rerank_tokens: int = 0
 
 
 class _Reply(Exception):
@@ -105,6 +116,7 @@ class Emulator:
         moderation_marker: str | None = "[[BLOCKED]]",
         rows_per_request: dict[str, int] | None = None,
         compatible_extensions: str = "ignore",
+        rerank_long_items: str = "truncate",
     ) -> None:
         self.api_key = api_key
         self._host = host
@@ -116,6 +128,7 @@ class Emulator:
         self.moderation_marker = moderation_marker
         self.rows_per_request = rows_per_request
         self.compatible_extensions = compatible_extensions
+        self.rerank_long_items = rerank_long_items
         self._lock = threading.Lock()
         self._script: deque[Fault] = deque()
         self._generation = 0  # one more at every reset
@@ -164,6 +177,11 @@ class Emulator:
     def base_url(self) -> str:
         """The compatible-mode base URL to give a client."""
         return self.host_url + "/compatible-mode/v1"
+
+    @property
+    def rerank_base_url(self) -> str:
+        """The compatible rerank base URL (``/compatible-api/v1``; post to ``/reranks``)."""
+        return self.host_url + "/compatible-api/v1"
 
     # --- control -----------------------------------------------------------------------------
 
@@ -258,7 +276,10 @@ class Emulator:
             self._log.append(record)
             by_status = self._stats.responses_by_status
             by_status[record.status] = by_status.get(record.status, 0) + 1
-            if record.status == 200:
+            if record.status == 200 and record.path in rerank.RERANK_PATHS:
+                self._stats.documents_reranked += rows
+                self._stats.rerank_tokens += tokens
+            elif record.status == 200:
                 self._stats.rows_embedded += rows
                 self._stats.prompt_tokens += tokens
 
@@ -336,8 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("/_emulator/"):
             self._control(path, body_bytes)
-        elif path in (COMPATIBLE_PATH, NATIVE_PATH):
-            self._embeddings(path, body_bytes)
+        elif path in (COMPATIBLE_PATH, NATIVE_PATH) or path in rerank.RERANK_PATHS:
+            self._service(path, body_bytes)
         else:
             emulator._record(_record_for(path, None, 404, None, time.time(), {}), 0, 0)
             self._send_json(404, {"error": {"message": f"No route {path}", "code": "NotFound"}})
@@ -356,11 +377,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_json(200, {"ok": True})
 
-    # --- the embeddings endpoints ------------------------------------------------------------
+    # --- the embeddings and rerank endpoints --------------------------------------------------
 
-    def _embeddings(self, path: str, body_bytes: bytes) -> None:
+    def _service(self, path: str, body_bytes: bytes) -> None:
         emulator = self.server.emulator
-        native = path == NATIVE_PATH
+        native = path in _NATIVE_PATHS
+        reranking = path in rerank.RERANK_PATHS
         started = time.time()
         headers = {
             k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
@@ -388,7 +410,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             try:
                 body = self._pending["body"] = _parse_body(body_bytes)
-                fault = emulator._next_fault(_texts_of(body, native))
+                texts = rerank.texts_of(body, native) if reranking else _texts_of(body, native)
+                fault = emulator._next_fault(texts)
                 self._pending["fault"] = fault.name if fault else None
                 self._check_auth(native)
                 if fault is not None and fault.kind == "reset":
@@ -399,7 +422,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if fault is not None and fault.kind == "slow" and fault.seconds:
                     due += fault.seconds
-                payload, rows, tokens = self._serve(body, native, fault)
+                serve = self._rerank if reranking else self._serve
+                payload, rows, tokens = serve(body, native, fault)
                 self._pending_counts = (rows, tokens)
                 _sleep_until(due)
                 self._send_payload(payload, fault)
@@ -530,12 +554,29 @@ class _Handler(BaseHTTPRequestHandler):
         }
         return payload, len(texts), tokens
 
+    def _rerank(
+        self, body: dict[str, Any], native: bool, fault: Fault | None
+    ) -> tuple[dict[str, Any], int, int]:
+        emulator = self.server.emulator
+        if fault is not None and fault.kind not in _CONTENT_FAULTS:
+            raise _fault_reply(fault, emulator)
+        try:
+            return rerank.answer(
+                rerank.read(body, native),
+                str(uuid.uuid4()),
+                long_items=emulator.rerank_long_items,
+                moderation_marker=emulator.moderation_marker,
+            )
+        except rerank.RerankRefusal as refusal:
+            body_out = _error_body(refusal.code, refusal.message, refusal.type)
+            raise _Reply(refusal.status, body_out) from None
+
     # --- writing responses ---------------------------------------------------------------------
 
     def _send_payload(self, payload: dict[str, Any], fault: Fault | None) -> None:
         """Write a 200 answer: numpy rows straight to JSON, or tampered with by a content fault."""
         kind = fault.kind if fault is not None else None
-        items = payload["data"] if "data" in payload else payload["output"]["embeddings"]
+        items = _items_of(payload)
         if kind not in _TAMPERING_FAULTS:
             self._send_bytes(200, orjson.dumps(payload, option=_NUMPY), "application/json")
             return
@@ -554,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
             items[1][index_key] = items[0][index_key]
         elif kind == "nan" and items and isinstance(items[0].get(dense_key), list):
             items[0][dense_key][0] = float("nan")
+        elif kind == "nan" and items and "relevance_score" in items[0]:
+            items[0]["relevance_score"] = float("nan")
         elif kind == "nested_vectors":
             for item in items:
                 if isinstance(item.get(dense_key), list):
@@ -624,6 +667,16 @@ _TAMPERING_FAULTS = frozenset(
 )
 _CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _items_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an answer: embeddings or rerank results, either protocol."""
+    outer = payload.get("output", payload)
+    for key in ("data", "embeddings", "results"):
+        if key in outer:
+            items: list[dict[str, Any]] = outer[key]
+            return items
+    return []
 
 
 def _sleep_until(due: float) -> None:
@@ -720,8 +773,9 @@ def _record_for(
     started: float,
     headers: dict[str, str],
 ) -> RequestRecord:
-    native = path == NATIVE_PATH
-    texts = _texts_of(body, native)
+    native = path in _NATIVE_PATHS
+    reranking = path in rerank.RERANK_PATHS
+    texts = rerank.documents_of(body, native) if reranking else _texts_of(body, native)
     parameters = (body or {}).get("parameters") if native else body
     parameters = parameters if isinstance(parameters, dict) else {}
     dimensions = parameters.get("dimension" if native else "dimensions")
@@ -742,4 +796,6 @@ def _record_for(
         finished=time.time(),
         headers=headers,
         body=body,
+        query=rerank.query_of(body, native) if reranking else None,
+        top_n=parameters.get("top_n") if isinstance(parameters.get("top_n"), int) else None,
     )
