@@ -1,5 +1,13 @@
 """LangChain integration for Alibaba Cloud Model Studio text embeddings."""
 
+try:
+    import langchain_core  # noqa: F401  (the framework is an extra)
+except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
+    raise ImportError(
+        "langchain_modelstudio needs LangChain: pip install 'modelstudio-embeddings[langchain]' "
+        "(or [all] for both frameworks)."
+    ) from exc
+
 from .embeddings import ModelStudioEmbeddings
 
 __all__ = ["ModelStudioEmbeddings"]

@@ -80,6 +80,16 @@ def run() -> int:
 
 
 def _demo(settings: dict[str, Any]) -> int:
+    try:
+        import langchain_core  # noqa: F401
+        import llama_index.core  # noqa: F401
+    except ImportError:
+        print(
+            "The demo indexes in LangChain and LlamaIndex, which are extras: "
+            "pip install 'modelstudio-embeddings[all]' (or run `make demo` from a clone).",
+            file=sys.stderr,
+        )
+        return 1
     from langchain_core.vectorstores import InMemoryVectorStore
     from llama_index.core import VectorStoreIndex
     from llama_index.core.schema import TextNode

@@ -252,6 +252,8 @@ class Call:
                             error.message = f"{error.message} {why}"
                         self._fail(error)
                         return
+                    if self._over():  # stopped while the request was out: no retry
+                        return
                     retries += 1
                     self._usage.add(retries=1)
                     yield Sleep(delay)
