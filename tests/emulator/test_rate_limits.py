@@ -211,6 +211,15 @@ def test_burst_arithmetic_a_steady_rate_settles_a_rise_passes_and_a_flood_does_n
     assert flood[0] > 0
 
 
+def test_burst_arithmetic_a_ramp_of_a_quarter_a_second_passes_and_doubling_does_not() -> None:
+    for growth, passes in ((1.25, True), (2.0, False)):
+        clock = FakeClock()
+        limiter = RateLimiter({V4: RateLimitSpec(6000, burst=True)}, clock=clock)  # 100/s
+        assert _offer(limiter, clock, 15, 10) == [0] * 10  # under the floor of 20/s
+        ramp = [_offer(limiter, clock, round(15 * growth**k), 1)[0] for k in range(1, 9)]
+        assert (sum(ramp) == 0) == passes, (growth, ramp)  # 1.25: up to 89/s, no refusal
+
+
 def test_limits_are_per_model_and_a_default_gives_each_model_its_own_buckets(
     limited: tuple[Emulator, Caller],
 ) -> None:
