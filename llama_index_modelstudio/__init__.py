@@ -4,8 +4,8 @@ try:
     import llama_index.core  # noqa: F401  (the framework is an extra)
 except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
     raise ImportError(
-        "llama_index_modelstudio needs LlamaIndex: pip install 'modelstudio-embeddings[llama-index]' "
-        "(or [all] for both frameworks)."
+        "llama_index_modelstudio needs LlamaIndex: "
+        "pip install 'modelstudio-embeddings[llama-index]' (or [all] for both frameworks)."
     ) from exc
 
 from .embeddings import ModelStudioEmbedding

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .connect import connect
     from .faults import CONTRACT_ERRORS, Fault
+    from .limits import RateLimitSpec
     from .server import Emulator, EmulatorStats, RequestRecord
 
 # Imported on first use: the pytest plugin lives in this package, and a test run that never
@@ -21,12 +22,21 @@ _LAZY = {
     "connect": ".connect",
     "CONTRACT_ERRORS": ".faults",
     "Fault": ".faults",
+    "RateLimitSpec": ".limits",
     "Emulator": ".server",
     "EmulatorStats": ".server",
     "RequestRecord": ".server",
 }
 
-__all__ = ["CONTRACT_ERRORS", "Emulator", "EmulatorStats", "Fault", "RequestRecord", "connect"]
+__all__ = [
+    "CONTRACT_ERRORS",
+    "Emulator",
+    "EmulatorStats",
+    "Fault",
+    "RateLimitSpec",
+    "RequestRecord",
+    "connect",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from .limits import RateLimitSpec
 from .server import Emulator
 
 
@@ -34,12 +35,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--max-in-flight", type=int, default=None)
     parser.add_argument("--rps", type=float, default=None, help="requests per second limit")
+    parser.add_argument("--rpm", type=float, default=None, help="account requests per minute")
+    parser.add_argument("--tpm", type=float, default=None, help="account tokens per minute")
+    parser.add_argument(
+        "--burst", action="store_true", help="burst protection (needs --rpm): ramp up or get 429"
+    )
+    parser.add_argument(
+        "--token-message",
+        choices=("current", "allocated"),
+        default="current",
+        help="the token limit's 429 wording: 'You exceeded your current quota' or 'Allocated'",
+    )
     parser.add_argument("--base64", choices=("ignore", "reject", "honour"), default="ignore")
     parser.add_argument("--moderation-marker", default="[[BLOCKED]]")
     parser.add_argument("--allow-remote", action="store_true", help="listen beyond loopback")
     args = parser.parse_args(argv)
     if not is_loopback(args.host) and not args.allow_remote:
         parser.error(f"refusing to listen on {args.host}: pass --allow-remote if you mean it")
+    if args.burst and args.rpm is None:
+        parser.error("--burst needs --rpm: its floor is a share of the request rate")
+    rate_limits = None
+    if args.rpm is not None or args.tpm is not None:  # one spec for every model
+        rate_limits = RateLimitSpec(
+            args.rpm, args.tpm, args.burst, token_message=args.token_message
+        )
     emulator = Emulator(
         args.api_key,
         host=args.host,
@@ -49,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         requests_per_second=args.rps,
         base64_policy=args.base64,
         moderation_marker=args.moderation_marker,
+        rate_limits=rate_limits,
     ).start()
     print(
         f"Model Studio emulator on {emulator.base_url} (key: {emulator.api_key}); "

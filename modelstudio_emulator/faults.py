@@ -33,6 +33,21 @@ CONTRACT_ERRORS: dict[str, tuple[int, str, str, str]] = {
         "insufficient_quota",
         "You exceeded your current quota, please check your plan and billing details.",
     ),
+    # The token limit's other message (the error-code page lists both; which when is unknown).
+    "allocated_quota_exceeded": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "Allocated quota exceeded, please increase your quota limit.",
+    ),
+    # Burst protection (native code Throttling.BurstRate), from the error-code page.
+    "burst_rate_limited": (
+        429,
+        "limit_burst_rate",
+        "limit_burst_rate",
+        "Request rate increased too quickly. To ensure system stability, please adjust your "
+        "client logic to scale requests more smoothly over time.",
+    ),
     "server_error": (500, "internal_error", "internal_error", "An internal error has occured."),
     "unavailable": (503, "ModelUnavailable", "ModelUnavailable", "Model is unavailable now."),
     "arrearage": (
@@ -133,6 +148,16 @@ class Fault:
     @classmethod
     def quota_exceeded(cls, match: str | None = None) -> Fault:
         return cls._row("quota_exceeded", match)
+
+    @classmethod
+    def allocated_quota_exceeded(cls, match: str | None = None) -> Fault:
+        """The token limit's 429 with its "Allocated quota exceeded" wording."""
+        return cls._row("allocated_quota_exceeded", match)
+
+    @classmethod
+    def burst_rate_limited(cls, match: str | None = None) -> Fault:
+        """Burst protection's 429: "Request rate increased too quickly"."""
+        return cls._row("burst_rate_limited", match)
 
     @classmethod
     def server_error(cls, match: str | None = None) -> Fault:

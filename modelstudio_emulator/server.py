@@ -30,6 +30,7 @@ from . import rerank
 from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
 from .faults import CONTRACT_ERRORS, Fault
+from .limits import RateLimiter, RateLimits, parse_rate_limits
 from .tokens import count_tokens, usage_tokens
 from .vectors import embed_texts, sparse_terms
 
@@ -46,6 +47,7 @@ _SETTINGS = (
     "rows_per_request",
     "compatible_extensions",
     "rerank_long_items",
+    "rate_limits",
 )
 _NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH})
 
@@ -88,6 +90,11 @@ class EmulatorStats:
     prompt_tokens: int = 0
     documents_reranked: int = 0
     rerank_tokens: int = 0
+    throttled_by_kind: dict[str, int] = field(default_factory=dict)
+    """429s by the limit that refused: "requests", "tokens", "burst" (the account's rate
+    limits; ``requests_per_second`` counts as "requests") and "in_flight" (``max_in_flight``)."""
+    tokens_accepted: int = 0
+    """Tokens of the requests the rate limits let through (usage.prompt_tokens' count)."""
 
 
 class _Reply(Exception):
@@ -117,7 +124,10 @@ class Emulator:
         rows_per_request: dict[str, int] | None = None,
         compatible_extensions: str = "ignore",
         rerank_long_items: str = "truncate",
+        rate_limits: RateLimits = None,
     ) -> None:
+        """``rate_limits``: the account's per-model limits (see ``RateLimitSpec``): one spec for
+        every model, or ``{model: spec}`` with ``"*"`` for the rest; None turns them off."""
         self.api_key = api_key
         self._host = host
         self._port = port
@@ -129,6 +139,8 @@ class Emulator:
         self.rows_per_request = rows_per_request
         self.compatible_extensions = compatible_extensions
         self.rerank_long_items = rerank_long_items
+        self.rate_limits = parse_rate_limits(rate_limits)
+        self._limiter = RateLimiter(self.rate_limits)
         self._lock = threading.Lock()
         self._script: deque[Fault] = deque()
         self._generation = 0  # one more at every reset
@@ -186,13 +198,18 @@ class Emulator:
     # --- control -----------------------------------------------------------------------------
 
     def configure(self, **settings: Any) -> None:
-        """Change settings while running; only the given ones change."""
+        """Change settings while running; only the given ones change. New ``rate_limits``
+        replace the old ones whole and start with full buckets."""
         unknown = set(settings) - set(_SETTINGS)
         if unknown:
             raise TypeError(f"unknown emulator settings: {sorted(unknown)}")
+        if "rate_limits" in settings:  # checked before anything changes
+            settings["rate_limits"] = parse_rate_limits(settings["rate_limits"])
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)
+            if "rate_limits" in settings:
+                self._limiter = RateLimiter(self.rate_limits)
             if "requests_per_second" in settings:  # a new limit starts with a full bucket
                 self._bucket = max(1.0, float(self.requests_per_second or 0))
                 self._bucket_time = time.monotonic()
@@ -207,10 +224,12 @@ class Emulator:
             self._script.clear()
 
     def reset(self) -> None:
-        """Clear the log, the stats and the script. A request still being answered from before
-        the reset (a slow one its client gave up on) is not recorded in the new log."""
+        """Clear the log, the stats and the script, and refill the rate limits' buckets (the
+        settings stay). A request still being answered from before the reset (a slow one its
+        client gave up on) is not recorded in the new log."""
         with self._lock:
             self._generation += 1
+            self._limiter.reset()
             self._script.clear()
             self._log.clear()
             in_flight = self._stats.in_flight
@@ -226,16 +245,18 @@ class Emulator:
         with self._lock:
             copy = EmulatorStats(**asdict(self._stats))
             copy.responses_by_status = dict(self._stats.responses_by_status)
+            copy.throttled_by_kind = dict(self._stats.throttled_by_kind)
             return copy
 
     # --- request handling (called from handler threads) ---------------------------------------
 
-    def _admit(self) -> dict[str, Any] | None:
-        """Count a request in, or the 429 body if a burst or rate limit refuses it."""
+    def _admit(self) -> tuple[str, dict[str, Any]] | None:
+        """Count a request in, or which limit refuses it (``max_in_flight`` or
+        ``requests_per_second``) and the 429 body."""
         with self._lock:
             self._stats.requests += 1
             if self.max_in_flight is not None and self._stats.in_flight >= self.max_in_flight:
-                return _envelope("burst_limited")
+                return "in_flight", _envelope("burst_limited")
             if self.requests_per_second:
                 now = time.monotonic()
                 capacity = max(1.0, float(self.requests_per_second))
@@ -245,11 +266,27 @@ class Emulator:
                 )
                 self._bucket_time = now
                 if self._bucket < 1.0:
-                    return _envelope("rate_limited")
+                    return "requests", _envelope("rate_limited")
                 self._bucket -= 1.0
             self._stats.in_flight += 1
             self._stats.peak_in_flight = max(self._stats.peak_in_flight, self._stats.in_flight)
             return None
+
+    def _within_limits(self, model: str, tokens: int) -> tuple[str, dict[str, Any]] | None:
+        """Take a valid request from the account's rate limits, or which one refuses it and
+        the 429 body (no Retry-After: the service sends none)."""
+        with self._lock:
+            kind = self._limiter.admit(model, tokens)
+            if kind is None:
+                self._stats.tokens_accepted += tokens
+                return None
+            if kind == "requests":
+                return kind, _envelope("rate_limited")
+            if kind == "burst":
+                return kind, _envelope("burst_rate_limited")
+            spec = self._limiter.spec_for(model)
+            allocated = spec is not None and spec.token_message == "allocated"
+            return kind, _envelope("allocated_quota_exceeded" if allocated else "quota_exceeded")
 
     def _leave(self) -> None:
         with self._lock:
@@ -276,6 +313,10 @@ class Emulator:
             self._log.append(record)
             by_status = self._stats.responses_by_status
             by_status[record.status] = by_status.get(record.status, 0) + 1
+            if record.status == 429 and (record.fault or "").startswith(_THROTTLED):
+                kind = (record.fault or "")[len(_THROTTLED) :]
+                by_kind = self._stats.throttled_by_kind
+                by_kind[kind] = by_kind.get(kind, 0) + 1
             if record.status == 200 and record.path in rerank.RERANK_PATHS:
                 self._stats.documents_reranked += rows
                 self._stats.rerank_tokens += tokens
@@ -364,16 +405,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"No route {path}", "code": "NotFound"}})
 
     def _control(self, path: str, body_bytes: bytes) -> None:
+        """Apply a control request; a malformed one is answered 400 with what is wrong."""
         emulator = self.server.emulator
-        data = json.loads(body_bytes or b"{}")
-        if path == "/_emulator/config":
-            emulator.configure(**data)
-        elif path == "/_emulator/script":
-            emulator.script(*(Fault.from_json(item) for item in data))
-        elif path == "/_emulator/reset":
-            emulator.reset()
-        else:
-            self._send_json(404, {"error": {"message": "unknown control", "code": "not_found"}})
+        try:
+            data = json.loads(body_bytes or b"{}")
+            if path == "/_emulator/config":
+                emulator.configure(**data)
+            elif path == "/_emulator/script":
+                emulator.script(*(Fault.from_json(item) for item in data))
+            elif path == "/_emulator/reset":
+                emulator.reset()
+            else:
+                self._send_json(404, {"error": {"message": "unknown control", "code": "not_found"}})
+                return
+        except (TypeError, ValueError) as error:
+            self._send_json(400, {"error": {"message": str(error), "code": "bad_control"}})
             return
         self._send_json(200, {"ok": True})
 
@@ -390,10 +436,11 @@ class _Handler(BaseHTTPRequestHandler):
         }
         refused = emulator._admit()
         if refused is not None:
+            kind, refusal = refused
             emulator._record(
-                _record_for(path, None, 429, "burst_or_rate_limit", started, headers), 0, 0
+                _record_for(path, None, 429, _THROTTLED + kind, started, headers), 0, 0
             )
-            self._send_json(429, _flat(refused) if native else refused)
+            self._send_json(429, _flat(refusal) if native else refusal)
             return
         self._pending = {
             "path": path,
@@ -432,7 +479,8 @@ class _Handler(BaseHTTPRequestHandler):
                 page = f"<html><head><title>{reply.status}</title></head><body><h1>Bad Gateway"
                 self._send_bytes(reply.status, (page + "</h1></body></html>").encode(), "text/html")
             except _Reply as reply:
-                _sleep_until(due)
+                if not isinstance(reply, _Throttled):  # a refusal is quick, as the service's
+                    _sleep_until(due)
                 body_out = _flat(reply.body) if native else reply.body
                 self._send_json(reply.status, body_out, reply.headers)
         finally:
@@ -507,6 +555,12 @@ class _Handler(BaseHTTPRequestHandler):
         marker = emulator.moderation_marker
         if marker and any(marker in t for t in texts):
             raise _Reply(400, _envelope("moderated"))
+        tokens = usage_tokens(texts)
+        refused = emulator._within_limits(model, tokens)
+        if refused is not None:
+            if self._pending is not None:
+                self._pending["fault"] = _THROTTLED + refused[0]
+            raise _Throttled(429, refused[1])
         honour_extras = native or emulator.compatible_extensions == "honour"
         text_type = parameters.get("text_type", "document") if honour_extras else "document"
         instruct = parameters.get("instruct") if honour_extras else None
@@ -515,7 +569,6 @@ class _Handler(BaseHTTPRequestHandler):
         vectors = embed_texts(
             texts, width, model=model, text_type=str(text_type), instruct=instruct
         )
-        tokens = usage_tokens(texts)
         request_id = str(uuid.uuid4())
         if native:
             items: list[dict[str, Any]] = []
@@ -667,6 +720,7 @@ _TAMPERING_FAULTS = frozenset(
 )
 _CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_THROTTLED = "limit:"  # the log's fault name for a limit's 429, then its kind
 
 
 def _items_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -697,6 +751,10 @@ def _fault_reply(fault: Fault, emulator: Emulator) -> _Reply:
     status = fault.status or 500
     message = fault.message or "Scripted error."
     return _Reply(status, _error_body(fault.code or "InternalError", message, fault.type), headers)
+
+
+class _Throttled(_Reply):
+    """A rate limit's 429: answered at once, without the configured latency."""
 
 
 class _HtmlReply(_Reply):

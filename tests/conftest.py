@@ -22,6 +22,8 @@ EMULATOR_DEFAULTS: dict[str, Any] = {
     "base64_policy": "ignore",
     "moderation_marker": "[[BLOCKED]]",
     "rows_per_request": None,
+    "rate_limits": None,
+    "rerank_long_items": "truncate",
 }
 
 
