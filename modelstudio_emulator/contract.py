@@ -9,7 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["COMPATIBLE_PATH", "EMBEDDING_MODELS", "NATIVE_PATH", "ModelContract"]
+__all__ = [
+    "BATCHES_PATH",
+    "BATCH_LIMITS",
+    "BATCH_TEST_MODEL",
+    "COMPATIBLE_PATH",
+    "EMBEDDING_MODELS",
+    "FILES_PATH",
+    "NATIVE_PATH",
+    "BatchLimits",
+    "ModelContract",
+]
 
 COMPATIBLE_PATH = "/compatible-mode/v1/embeddings"
 NATIVE_PATH = "/api/v1/services/embeddings/text-embedding/text-embedding"
@@ -41,3 +51,34 @@ EMBEDDING_MODELS: Mapping[str, ModelContract] = MappingProxyType(
         "text-embedding-v1": ModelContract(25, 2048, (1536,), False),
     }
 )
+
+
+# --- the OpenAI-compatible Batch API (Beijing) --------------------------------------------------
+
+FILES_PATH = "/compatible-mode/v1/files"
+BATCHES_PATH = "/compatible-mode/v1/batches"
+BATCH_ENDPOINT = "/v1/embeddings"
+BATCH_TEST_MODEL = "batch-test-model"
+"""Validates a small file and answers a fixed success line per request, without inference."""
+BATCH_TEST_URL = "/v1/chat/ds-test"
+"""The ``url`` the docs' sample file for ``batch-test-model`` uses."""
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Per-file and per-job limits of the Batch API (MB taken as 2**20 bytes)."""
+
+    max_lines: int = 50_000
+    max_file_bytes: int = 500 * 2**20
+    max_line_bytes: int = 6 * 2**20
+    test_max_lines: int = 100
+    test_max_file_bytes: int = 2**20
+    test_max_jobs: int = 2
+    """Jobs of ``batch-test-model`` running at once."""
+    min_window_hours: int = 24
+    max_window_hours: int = 336
+    ds_name_chars: int = 100
+    ds_description_chars: int = 200
+
+
+BATCH_LIMITS = BatchLimits()

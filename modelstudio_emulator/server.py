@@ -439,96 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(
         self, body: dict[str, Any], native: bool, fault: Fault | None
     ) -> tuple[dict[str, Any], int, int]:
-        emulator = self.server.emulator
-        if fault is not None and fault.kind not in _CONTENT_FAULTS:
-            raise _fault_reply(fault, emulator)
-        model = body.get("model")
-        if not isinstance(model, str) or model not in MODELS:
-            raise _Reply(404, _envelope("model_not_found"))
-        spec = MODELS[model]
-        texts = _texts_of(body, native)
-        if texts is None:
-            raise _Reply(
-                400,
-                _bad_param("contents is neither str nor list of str.: payload.input.contents"),
-            )
-        limit = emulator._row_limit(model)
-        if len(texts) > limit:
-            raise _Reply(400, _row_limit_body(limit))
-        for text in texts:
-            if not text or count_tokens(text) > spec.tokens_per_row:
-                raise _Reply(400, _length_body(spec.tokens_per_row))
-        parameters = body.get("parameters") if native else body
-        if not isinstance(parameters, dict):
-            parameters = {}
-        dims_key = "dimension" if native else "dimensions"
-        dimensions = parameters.get(dims_key)
-        width = spec.default_dimensions
-        if spec.accepts_dimensions and dimensions is not None:
-            if dimensions not in spec.dimensions:
-                raise _Reply(
-                    400,
-                    _bad_param(
-                        "Value error, dimension for embedding v3 is invalid, its value shold be "
-                        "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
-                    ),
-                )
-            width = dimensions
-        encoding = None if native else body.get("encoding_format")
-        if encoding == "base64" and emulator.base64_policy == "reject":
-            raise _Reply(
-                400,
-                _bad_param("Value error, encoding_format only supports float.: encoding_format"),
-            )
-        marker = emulator.moderation_marker
-        if marker and any(marker in t for t in texts):
-            raise _Reply(400, _envelope("moderated"))
-        honour_extras = native or emulator.compatible_extensions == "honour"
-        text_type = parameters.get("text_type", "document") if honour_extras else "document"
-        instruct = parameters.get("instruct") if honour_extras else None
-        output_type = parameters.get("output_type", "dense") if native else "dense"
-        # float32 rows, written as JSON numbers by orjson when the answer is sent.
-        vectors = embed_texts(
-            texts, width, model=model, text_type=str(text_type), instruct=instruct
-        )
-        tokens = usage_tokens(texts)
-        request_id = str(uuid.uuid4())
-        if native:
-            items: list[dict[str, Any]] = []
-            for i, text in enumerate(texts):
-                item: dict[str, Any] = {"text_index": i}
-                if output_type in ("dense", "dense&sparse"):
-                    item["embedding"] = vectors[i]
-                if output_type in ("sparse", "dense&sparse"):
-                    item["sparse_embedding"] = sparse_terms(text)
-                items.append(item)
-            payload = {
-                "output": {"embeddings": items},
-                "usage": {"total_tokens": tokens},
-                "request_id": request_id,
-            }
-            return payload, len(texts), tokens
-        honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
-        data = [
-            {
-                "embedding": (
-                    base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
-                    if honour_b64
-                    else vectors[i]
-                ),
-                "index": i,
-                "object": "embedding",
-            }
-            for i in range(len(texts))
-        ]
-        payload = {
-            "data": data,
-            "model": model,
-            "object": "list",
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            "id": request_id,
-        }
-        return payload, len(texts), tokens
+        return serve_body(self.server.emulator, body, native, fault)
 
     # --- writing responses ---------------------------------------------------------------------
 
@@ -606,6 +517,100 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def serve_body(
+    emulator: Emulator, body: dict[str, Any], native: bool, fault: Fault | None
+) -> tuple[dict[str, Any], int, int]:
+    """The 200 answer to one embeddings request body (rows, tokens too), or raise ``_Reply``
+    with the service's error: shared by the real-time endpoints and the Batch API."""
+    if fault is not None and fault.kind not in _CONTENT_FAULTS:
+        raise _fault_reply(fault, emulator)
+    model = body.get("model")
+    if not isinstance(model, str) or model not in MODELS:
+        raise _Reply(404, _envelope("model_not_found"))
+    spec = MODELS[model]
+    texts = _texts_of(body, native)
+    if texts is None:
+        raise _Reply(
+            400,
+            _bad_param("contents is neither str nor list of str.: payload.input.contents"),
+        )
+    limit = emulator._row_limit(model)
+    if len(texts) > limit:
+        raise _Reply(400, _row_limit_body(limit))
+    for text in texts:
+        if not text or count_tokens(text) > spec.tokens_per_row:
+            raise _Reply(400, _length_body(spec.tokens_per_row))
+    parameters = body.get("parameters") if native else body
+    if not isinstance(parameters, dict):
+        parameters = {}
+    dims_key = "dimension" if native else "dimensions"
+    dimensions = parameters.get(dims_key)
+    width = spec.default_dimensions
+    if spec.accepts_dimensions and dimensions is not None:
+        if dimensions not in spec.dimensions:
+            raise _Reply(
+                400,
+                _bad_param(
+                    "Value error, dimension for embedding v3 is invalid, its value shold be "
+                    "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
+                ),
+            )
+        width = dimensions
+    encoding = None if native else body.get("encoding_format")
+    if encoding == "base64" and emulator.base64_policy == "reject":
+        raise _Reply(
+            400,
+            _bad_param("Value error, encoding_format only supports float.: encoding_format"),
+        )
+    marker = emulator.moderation_marker
+    if marker and any(marker in t for t in texts):
+        raise _Reply(400, _envelope("moderated"))
+    honour_extras = native or emulator.compatible_extensions == "honour"
+    text_type = parameters.get("text_type", "document") if honour_extras else "document"
+    instruct = parameters.get("instruct") if honour_extras else None
+    output_type = parameters.get("output_type", "dense") if native else "dense"
+    # float32 rows, written as JSON numbers by orjson when the answer is sent.
+    vectors = embed_texts(texts, width, model=model, text_type=str(text_type), instruct=instruct)
+    tokens = usage_tokens(texts)
+    request_id = str(uuid.uuid4())
+    if native:
+        items: list[dict[str, Any]] = []
+        for i, text in enumerate(texts):
+            item: dict[str, Any] = {"text_index": i}
+            if output_type in ("dense", "dense&sparse"):
+                item["embedding"] = vectors[i]
+            if output_type in ("sparse", "dense&sparse"):
+                item["sparse_embedding"] = sparse_terms(text)
+            items.append(item)
+        payload = {
+            "output": {"embeddings": items},
+            "usage": {"total_tokens": tokens},
+            "request_id": request_id,
+        }
+        return payload, len(texts), tokens
+    honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
+    data = [
+        {
+            "embedding": (
+                base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
+                if honour_b64
+                else vectors[i]
+            ),
+            "index": i,
+            "object": "embedding",
+        }
+        for i in range(len(texts))
+    ]
+    payload = {
+        "data": data,
+        "model": model,
+        "object": "list",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "id": request_id,
+    }
+    return payload, len(texts), tokens
 
 
 _TAMPERING_FAULTS = frozenset(
