@@ -4,7 +4,8 @@ as the service contract describes, with limits, error bodies and scripted faults
 Compatible mode: ``POST /compatible-mode/v1/embeddings``. Native mode:
 ``POST /api/v1/services/embeddings/text-embedding/text-embedding``. Control (no auth):
 ``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
-``POST /_emulator/script``, ``POST /_emulator/reset``.
+``POST /_emulator/script``, ``POST /_emulator/reset``. The Batch API (files and batches) is
+in ``batch.py``, with ``POST /_emulator/batch_script`` and ``GET /_emulator/batch_stats``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from .contract import COMPATIBLE_PATH, NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
-from .faults import CONTRACT_ERRORS, Fault
+from .faults import CONTRACT_ERRORS, BatchFault, Fault
 from .tokens import count_tokens, usage_tokens
 from .vectors import embed_texts, sparse_terms
+
+if TYPE_CHECKING:
+    from .batch import BatchService
 
 __all__ = ["Emulator", "EmulatorStats", "RequestRecord"]
 
@@ -125,6 +129,10 @@ class Emulator:
         self._bucket_time = time.monotonic()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        from .batch import BatchService
+
+        self.batch: BatchService = BatchService(self)
+        """The Batch API's files, jobs, faults (``batch.script``) and counts (``batch.stats``)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -169,9 +177,13 @@ class Emulator:
 
     def configure(self, **settings: Any) -> None:
         """Change settings while running; only the given ones change."""
-        unknown = set(settings) - set(_SETTINGS)
+        from .batch import BATCH_SETTINGS
+
+        unknown = set(settings) - set(_SETTINGS) - BATCH_SETTINGS
         if unknown:
             raise TypeError(f"unknown emulator settings: {sorted(unknown)}")
+        self.batch.configure(**{k: v for k, v in settings.items() if k in BATCH_SETTINGS})
+        settings = {k: v for k, v in settings.items() if k not in BATCH_SETTINGS}
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)
@@ -197,6 +209,7 @@ class Emulator:
             self._log.clear()
             in_flight = self._stats.in_flight
             self._stats = EmulatorStats(in_flight=in_flight)
+        self.batch.reset()
 
     @property
     def log(self) -> list[RequestRecord]:
@@ -322,11 +335,17 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routing -----------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        from .batch import stats_json
+
         emulator = self.server.emulator
         if self.path == "/_emulator/stats":
             self._send_json(200, asdict(emulator.stats))
         elif self.path == "/_emulator/log":
             self._send_json(200, {"log": [asdict(r) for r in emulator.log]})
+        elif self.path == "/_emulator/batch_stats":
+            self._send_json(200, stats_json(emulator.batch))
+        elif _is_batch_path(self.path):
+            emulator.batch.handle(self, "GET", self.path, b"")
         else:
             self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
 
@@ -338,9 +357,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, body_bytes)
         elif path in (COMPATIBLE_PATH, NATIVE_PATH):
             self._embeddings(path, body_bytes)
+        elif _is_batch_path(path):
+            emulator.batch.handle(self, "POST", self.path, body_bytes)
         else:
             emulator._record(_record_for(path, None, 404, None, time.time(), {}), 0, 0)
             self._send_json(404, {"error": {"message": f"No route {path}", "code": "NotFound"}})
+
+    def do_DELETE(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if _is_batch_path(self.path):
+            self.server.emulator.batch.handle(self, "DELETE", self.path, b"")
+        else:
+            self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
 
     def _control(self, path: str, body_bytes: bytes) -> None:
         emulator = self.server.emulator
@@ -351,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
             emulator.script(*(Fault.from_json(item) for item in data))
         elif path == "/_emulator/reset":
             emulator.reset()
+        elif path == "/_emulator/batch_script":
+            emulator.batch.script(*(BatchFault.from_json(item) for item in data))
         else:
             self._send_json(404, {"error": {"message": "unknown control", "code": "not_found"}})
             return
@@ -629,6 +659,12 @@ _TAMPERING_FAULTS = frozenset(
 )
 _CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _is_batch_path(path: str) -> bool:
+    from .batch import is_batch_path
+
+    return is_batch_path(path)
 
 
 def _sleep_until(due: float) -> None:
