@@ -273,7 +273,8 @@ def test_fault_fail_validation(emu: Emulator, client: openai.OpenAI) -> None:
     emu.batch.script(BatchFault.fail_validation(code="InvalidFile", message="scripted"))
     batch = wait(client, start(client, texts(3)).id, {"failed", "completed"})
     assert batch.status == "failed" and batch.failed_at is not None
-    assert batch.errors is not None and batch.errors.data[0].message == "scripted"
+    assert batch.errors is not None and batch.errors.data
+    assert batch.errors.data[0].message == "scripted"
     assert emu.batch.stats.lines_billed == 0
 
 
