@@ -429,7 +429,8 @@ class BatchService:
             if "after" in params:
                 ids = [j.id for j in jobs]
                 jobs = jobs[ids.index(params["after"]) + 1 :] if params["after"] in ids else []
-            limit = max(1, min(100, int(params.get("limit", "20"))))
+            given = params.get("limit", "20")
+            limit = max(1, min(100, int(given))) if given.isdigit() else 20
             page = [self._batch_json(j) for j in jobs[:limit]]
         return {
             "object": "list",
