@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .connect import connect
-    from .faults import CONTRACT_ERRORS, Fault
+    from .faults import CONTRACT_ERRORS, BatchFault, Fault
     from .limits import RateLimitSpec
     from .server import Emulator, EmulatorStats, RequestRecord
 
@@ -23,6 +23,7 @@ _LAZY = {
     "CONTRACT_ERRORS": ".faults",
     "Fault": ".faults",
     "RateLimitSpec": ".limits",
+    "BatchFault": ".faults",
     "Emulator": ".server",
     "EmulatorStats": ".server",
     "RequestRecord": ".server",
@@ -30,6 +31,7 @@ _LAZY = {
 
 __all__ = [
     "CONTRACT_ERRORS",
+    "BatchFault",
     "Emulator",
     "EmulatorStats",
     "Fault",

@@ -10,12 +10,17 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "BATCHES_PATH",
+    "BATCH_LIMITS",
+    "BATCH_TEST_MODEL",
     "COMPATIBLE_PATH",
     "EMBEDDING_MODELS",
+    "FILES_PATH",
     "NATIVE_PATH",
     "RERANK_COMPATIBLE_PATH",
     "RERANK_MODELS",
     "RERANK_NATIVE_PATH",
+    "BatchLimits",
     "ModelContract",
     "RerankContract",
 ]
@@ -79,3 +84,33 @@ RERANK_MODELS: Mapping[str, RerankContract] = MappingProxyType(
         "qwen3-vl-rerank": RerankContract(100, 8000, 120_000, frozenset({"native"})),
     }
 )
+
+# --- the OpenAI-compatible Batch API (Beijing) --------------------------------------------------
+
+FILES_PATH = "/compatible-mode/v1/files"
+BATCHES_PATH = "/compatible-mode/v1/batches"
+BATCH_ENDPOINT = "/v1/embeddings"
+BATCH_TEST_MODEL = "batch-test-model"
+"""Validates a small file and answers a fixed success line per request, without inference."""
+BATCH_TEST_URL = "/v1/chat/ds-test"
+"""The ``url`` the docs' sample file for ``batch-test-model`` uses."""
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Per-file and per-job limits of the Batch API (MB taken as 2**20 bytes)."""
+
+    max_lines: int = 50_000
+    max_file_bytes: int = 500 * 2**20
+    max_line_bytes: int = 6 * 2**20
+    test_max_lines: int = 100
+    test_max_file_bytes: int = 2**20
+    test_max_jobs: int = 2
+    """Jobs of ``batch-test-model`` running at once."""
+    min_window_hours: int = 24
+    max_window_hours: int = 336
+    ds_name_chars: int = 100
+    ds_description_chars: int = 200
+
+
+BATCH_LIMITS = BatchLimits()

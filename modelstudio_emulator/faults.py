@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CONTRACT_ERRORS", "RERANK_MESSAGES", "Fault"]
+__all__ = ["BATCH_ERRORS", "CONTRACT_ERRORS", "RERANK_MESSAGES", "BatchFault", "Fault"]
 
 _DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
 _BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
@@ -249,4 +249,147 @@ class Fault:
     @classmethod
     def none(cls) -> Fault:
         """Serve normally: a placeholder that keeps a script's later faults in their place."""
+        return cls("none")
+
+
+# --- the Batch API -------------------------------------------------------------------------------
+
+# name -> (status, code, message template): every Batch API error the emulator writes, in one
+# place. The codes and wording are the emulator's (the docs publish none): **assumed**.
+BATCH_ERRORS: dict[str, tuple[int, str, str]] = {
+    "missing_file": (400, "InvalidParameter", "Missing the 'file' part of the upload."),
+    "invalid_purpose": (400, "InvalidParameter", "Invalid purpose {purpose!r}: use 'batch'."),
+    "not_utf8": (400, "InvalidFile", "The file is not UTF-8 text."),
+    "not_jsonl": (400, "InvalidFile", "Line {line} is not a JSON object: the file must be JSONL."),
+    "empty_file": (400, "InvalidFile", "The file has no request lines."),
+    "file_too_large": (400, "InvalidFile", "The file is {size} bytes; at most {limit} allowed."),
+    "too_many_lines": (400, "InvalidFile", "The file has {count} lines; at most {limit} allowed."),
+    "line_too_large": (400, "InvalidFile", "Line {line} is {size} bytes; at most {limit} allowed."),
+    "file_not_found": (404, "NotFound", "File {file_id} not found."),
+    "batch_not_found": (404, "NotFound", "Batch {batch_id} not found."),
+    "invalid_endpoint": (
+        400,
+        "InvalidParameter",
+        "Invalid endpoint {endpoint!r}: this emulator runs '/v1/embeddings'.",
+    ),
+    "invalid_window": (
+        400,
+        "InvalidParameter",
+        "Invalid completion_window {window!r}: an integer from {low}h to {high}h (or in d).",
+    ),
+    "invalid_metadata": (400, "InvalidParameter", "Invalid metadata: {detail}."),
+    "wrong_file_purpose": (400, "InvalidParameter", "File {file_id} is not a batch input file."),
+    "cannot_cancel": (400, "InvalidParameter", "Cannot cancel a batch with status {status!r}."),
+    "test_model_busy": (
+        429,
+        "limit_requests",
+        "At most {limit} batch-test-model jobs may run at once.",
+    ),
+    # validation failures: Batch.errors.data items, the job ends "failed"
+    "invalid_line": (400, "invalid_request", "Line {line}: {detail}."),
+    "mixed_models": (
+        400,
+        "mixed_models",
+        "Line {line} uses model {model!r}; a file may use one model only ({first!r}).",
+    ),
+    "duplicate_custom_id": (
+        400,
+        "duplicate_custom_id",
+        "Line {line} repeats custom_id {custom_id!r}; custom_ids must be unique.",
+    ),
+    "model_not_supported": (
+        400,
+        "model_not_supported",
+        "Model {model!r} is not supported by the Batch API.",
+    ),
+    "url_mismatch": (
+        400,
+        "invalid_url",
+        "Line {line} has url {url!r}; the batch endpoint is {endpoint!r}.",
+    ),
+    "test_model_file_too_large": (
+        400,
+        "InvalidFile",
+        "A batch-test-model file may hold at most {lines} lines and {size} bytes.",
+    ),
+    "validation_failed": (400, "validation_failed", "The input file failed validation."),
+    # error-file lines
+    "batch_expired": (
+        400,
+        "batch_expired",
+        "This request could not be executed before the completion window expired.",
+    ),
+    "batch_cancelled": (400, "batch_cancelled", "This request was not executed: cancelled."),
+    "line_error": (500, "InternalError", "An internal error has occured."),
+}
+
+
+def batch_error(name: str, **details: object) -> tuple[int, str, str]:
+    """The status, code and filled-in message of one ``BATCH_ERRORS`` row."""
+    status, code, template = BATCH_ERRORS[name]
+    return status, code, template.format(**details)
+
+
+@dataclass(frozen=True)
+class BatchFault:
+    """What the emulator does to the next batch job created (one fault per job, in order).
+
+    ``fraction`` is the share of the job's requests finished when the fault strikes;
+    ``match`` picks request lines by a substring of their input.
+    """
+
+    kind: str
+    fraction: float | None = None
+    match: str | None = None
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    rest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchFault:
+        data = dict(data)
+        kind = data.pop("fault", None) or data.pop("kind")
+        return cls(kind=kind, **data)
+
+    @classmethod
+    def fail_validation(
+        cls, code: str = "validation_failed", message: str | None = None
+    ) -> BatchFault:
+        """The job ends ``failed`` after validating, with ``errors`` and no output."""
+        return cls("fail_validation", code=code, message=message)
+
+    @classmethod
+    def expire(cls, fraction: float = 0.5, rest: str = "error_file") -> BatchFault:
+        """The job ends ``expired`` with ``fraction`` done; the rest go to the error file
+        with code ``batch_expired`` (``rest="error_file"``) or nowhere (``rest="dropped"``)."""
+        return cls("expire", fraction=fraction, rest=rest)
+
+    @classmethod
+    def hold(cls, fraction: float = 0.5) -> BatchFault:
+        """The job stops at ``fraction`` done and stays ``in_progress`` until cancelled."""
+        return cls("hold", fraction=fraction)
+
+    @classmethod
+    def line_error(
+        cls,
+        match: str,
+        status: int = 500,
+        code: str = "InternalError",
+        message: str = "An internal error has occured.",
+    ) -> BatchFault:
+        """Lines whose input contains ``match`` fail and go to the error file."""
+        return cls("line_error", match=match, status=status, code=code, message=message)
+
+    @classmethod
+    def malformed_output(cls) -> BatchFault:
+        """The first line of the output file is cut in half (not JSON)."""
+        return cls("malformed_output")
+
+    @classmethod
+    def none(cls) -> BatchFault:
+        """Run normally: keeps a script's later faults for later jobs."""
         return cls("none")

@@ -6,7 +6,8 @@ Compatible mode: ``POST /compatible-mode/v1/embeddings``. Native mode:
 ``POST /compatible-api/v1/reranks`` and ``POST /api/v1/services/rerank/text-rerank/text-rerank``.
 Control (no auth):
 ``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
-``POST /_emulator/script``, ``POST /_emulator/reset``.
+``POST /_emulator/script``, ``POST /_emulator/reset``. The Batch API (files and batches) is
+in ``batch.py``, with ``POST /_emulator/batch_script`` and ``GET /_emulator/batch_stats``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -29,10 +31,13 @@ import orjson
 from . import rerank
 from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
-from .faults import CONTRACT_ERRORS, Fault
+from .faults import CONTRACT_ERRORS, BatchFault, Fault
 from .limits import RateLimiter, RateLimits, parse_rate_limits
 from .tokens import count_tokens, usage_tokens
 from .vectors import embed_texts, sparse_terms
+
+if TYPE_CHECKING:
+    from .batch import BatchService
 
 __all__ = ["Emulator", "EmulatorStats", "RequestRecord"]
 
@@ -150,6 +155,10 @@ class Emulator:
         self._bucket_time = time.monotonic()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        from .batch import BatchService
+
+        self.batch: BatchService = BatchService(self)
+        """The Batch API's files, jobs, faults (``batch.script``) and counts (``batch.stats``)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -200,11 +209,15 @@ class Emulator:
     def configure(self, **settings: Any) -> None:
         """Change settings while running; only the given ones change. New ``rate_limits``
         replace the old ones whole and start with full buckets."""
-        unknown = set(settings) - set(_SETTINGS)
+        from .batch import BATCH_SETTINGS
+
+        unknown = set(settings) - set(_SETTINGS) - BATCH_SETTINGS
         if unknown:
             raise TypeError(f"unknown emulator settings: {sorted(unknown)}")
         if "rate_limits" in settings:  # checked before anything changes
             settings["rate_limits"] = parse_rate_limits(settings["rate_limits"])
+        self.batch.configure(**{k: v for k, v in settings.items() if k in BATCH_SETTINGS})
+        settings = {k: v for k, v in settings.items() if k not in BATCH_SETTINGS}
         with self._lock:
             for name, value in settings.items():
                 setattr(self, name, value)
@@ -234,6 +247,7 @@ class Emulator:
             self._log.clear()
             in_flight = self._stats.in_flight
             self._stats = EmulatorStats(in_flight=in_flight)
+        self.batch.reset()
 
     @property
     def log(self) -> list[RequestRecord]:
@@ -384,11 +398,17 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routing -----------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        from .batch import stats_json
+
         emulator = self.server.emulator
         if self.path == "/_emulator/stats":
             self._send_json(200, asdict(emulator.stats))
         elif self.path == "/_emulator/log":
             self._send_json(200, {"log": [asdict(r) for r in emulator.log]})
+        elif self.path == "/_emulator/batch_stats":
+            self._send_json(200, stats_json(emulator.batch))
+        elif _is_batch_path(self.path):
+            emulator.batch.handle(self, "GET", self.path, b"")
         else:
             self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
 
@@ -400,9 +420,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, body_bytes)
         elif path in (COMPATIBLE_PATH, NATIVE_PATH) or path in rerank.RERANK_PATHS:
             self._service(path, body_bytes)
+        elif _is_batch_path(path):
+            emulator.batch.handle(self, "POST", self.path, body_bytes)
         else:
             emulator._record(_record_for(path, None, 404, None, time.time(), {}), 0, 0)
             self._send_json(404, {"error": {"message": f"No route {path}", "code": "NotFound"}})
+
+    def do_DELETE(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if _is_batch_path(self.path):
+            self.server.emulator.batch.handle(self, "DELETE", self.path, b"")
+        else:
+            self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
 
     def _control(self, path: str, body_bytes: bytes) -> None:
         """Apply a control request; a malformed one is answered 400 with what is wrong."""
@@ -415,6 +444,8 @@ class _Handler(BaseHTTPRequestHandler):
                 emulator.script(*(Fault.from_json(item) for item in data))
             elif path == "/_emulator/reset":
                 emulator.reset()
+            elif path == "/_emulator/batch_script":
+                emulator.batch.script(*(BatchFault.from_json(item) for item in data))
             else:
                 self._send_json(404, {"error": {"message": "unknown control", "code": "not_found"}})
                 return
@@ -511,101 +542,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(
         self, body: dict[str, Any], native: bool, fault: Fault | None
     ) -> tuple[dict[str, Any], int, int]:
-        emulator = self.server.emulator
-        if fault is not None and fault.kind not in _CONTENT_FAULTS:
-            raise _fault_reply(fault, emulator)
-        model = body.get("model")
-        if not isinstance(model, str) or model not in MODELS:
-            raise _Reply(404, _envelope("model_not_found"))
-        spec = MODELS[model]
-        texts = _texts_of(body, native)
-        if texts is None:
-            raise _Reply(
-                400,
-                _bad_param("contents is neither str nor list of str.: payload.input.contents"),
-            )
-        limit = emulator._row_limit(model)
-        if len(texts) > limit:
-            raise _Reply(400, _row_limit_body(limit))
-        for text in texts:
-            if not text or count_tokens(text) > spec.tokens_per_row:
-                raise _Reply(400, _length_body(spec.tokens_per_row))
-        parameters = body.get("parameters") if native else body
-        if not isinstance(parameters, dict):
-            parameters = {}
-        dims_key = "dimension" if native else "dimensions"
-        dimensions = parameters.get(dims_key)
-        width = spec.default_dimensions
-        if spec.accepts_dimensions and dimensions is not None:
-            if dimensions not in spec.dimensions:
-                raise _Reply(
-                    400,
-                    _bad_param(
-                        "Value error, dimension for embedding v3 is invalid, its value shold be "
-                        "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
-                    ),
-                )
-            width = dimensions
-        encoding = None if native else body.get("encoding_format")
-        if encoding == "base64" and emulator.base64_policy == "reject":
-            raise _Reply(
-                400,
-                _bad_param("Value error, encoding_format only supports float.: encoding_format"),
-            )
-        marker = emulator.moderation_marker
-        if marker and any(marker in t for t in texts):
-            raise _Reply(400, _envelope("moderated"))
-        tokens = usage_tokens(texts)
-        refused = emulator._within_limits(model, tokens)
+        return serve_body(self.server.emulator, body, native, fault, admit=self._admit_tokens)
+
+    def _admit_tokens(self, model: str, tokens: int) -> None:
+        """The account's rate limits, for a real-time request (the Batch API has none)."""
+        refused = self.server.emulator._within_limits(model, tokens)
         if refused is not None:
             if self._pending is not None:
                 self._pending["fault"] = _THROTTLED + refused[0]
             raise _Throttled(429, refused[1])
-        honour_extras = native or emulator.compatible_extensions == "honour"
-        text_type = parameters.get("text_type", "document") if honour_extras else "document"
-        instruct = parameters.get("instruct") if honour_extras else None
-        output_type = parameters.get("output_type", "dense") if native else "dense"
-        # float32 rows, written as JSON numbers by orjson when the answer is sent.
-        vectors = embed_texts(
-            texts, width, model=model, text_type=str(text_type), instruct=instruct
-        )
-        request_id = str(uuid.uuid4())
-        if native:
-            items: list[dict[str, Any]] = []
-            for i, text in enumerate(texts):
-                item: dict[str, Any] = {"text_index": i}
-                if output_type in ("dense", "dense&sparse"):
-                    item["embedding"] = vectors[i]
-                if output_type in ("sparse", "dense&sparse"):
-                    item["sparse_embedding"] = sparse_terms(text)
-                items.append(item)
-            payload = {
-                "output": {"embeddings": items},
-                "usage": {"total_tokens": tokens},
-                "request_id": request_id,
-            }
-            return payload, len(texts), tokens
-        honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
-        data = [
-            {
-                "embedding": (
-                    base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
-                    if honour_b64
-                    else vectors[i]
-                ),
-                "index": i,
-                "object": "embedding",
-            }
-            for i in range(len(texts))
-        ]
-        payload = {
-            "data": data,
-            "model": model,
-            "object": "list",
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            "id": request_id,
-        }
-        return payload, len(texts), tokens
 
     def _rerank(
         self, body: dict[str, Any], native: bool, fault: Fault | None
@@ -704,6 +649,106 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def serve_body(
+    emulator: Emulator,
+    body: dict[str, Any],
+    native: bool,
+    fault: Fault | None,
+    admit: Callable[[str, int], None] | None = None,
+) -> tuple[dict[str, Any], int, int]:
+    """The 200 answer to one embeddings request body (rows, tokens too), or raise ``_Reply``
+    with the service's error: shared by the real-time endpoints and the Batch API."""
+    if fault is not None and fault.kind not in _CONTENT_FAULTS:
+        raise _fault_reply(fault, emulator)
+    model = body.get("model")
+    if not isinstance(model, str) or model not in MODELS:
+        raise _Reply(404, _envelope("model_not_found"))
+    spec = MODELS[model]
+    texts = _texts_of(body, native)
+    if texts is None:
+        raise _Reply(
+            400,
+            _bad_param("contents is neither str nor list of str.: payload.input.contents"),
+        )
+    limit = emulator._row_limit(model)
+    if len(texts) > limit:
+        raise _Reply(400, _row_limit_body(limit))
+    for text in texts:
+        if not text or count_tokens(text) > spec.tokens_per_row:
+            raise _Reply(400, _length_body(spec.tokens_per_row))
+    parameters = body.get("parameters") if native else body
+    if not isinstance(parameters, dict):
+        parameters = {}
+    dims_key = "dimension" if native else "dimensions"
+    dimensions = parameters.get(dims_key)
+    width = spec.default_dimensions
+    if spec.accepts_dimensions and dimensions is not None:
+        if dimensions not in spec.dimensions:
+            raise _Reply(
+                400,
+                _bad_param(
+                    "Value error, dimension for embedding v3 is invalid, its value shold be "
+                    "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
+                ),
+            )
+        width = dimensions
+    encoding = None if native else body.get("encoding_format")
+    if encoding == "base64" and emulator.base64_policy == "reject":
+        raise _Reply(
+            400,
+            _bad_param("Value error, encoding_format only supports float.: encoding_format"),
+        )
+    marker = emulator.moderation_marker
+    if marker and any(marker in t for t in texts):
+        raise _Reply(400, _envelope("moderated"))
+    tokens = usage_tokens(texts)
+    if admit is not None:
+        admit(model, tokens)
+    honour_extras = native or emulator.compatible_extensions == "honour"
+    text_type = parameters.get("text_type", "document") if honour_extras else "document"
+    instruct = parameters.get("instruct") if honour_extras else None
+    output_type = parameters.get("output_type", "dense") if native else "dense"
+    # float32 rows, written as JSON numbers by orjson when the answer is sent.
+    vectors = embed_texts(texts, width, model=model, text_type=str(text_type), instruct=instruct)
+    request_id = str(uuid.uuid4())
+    if native:
+        items: list[dict[str, Any]] = []
+        for i, text in enumerate(texts):
+            item: dict[str, Any] = {"text_index": i}
+            if output_type in ("dense", "dense&sparse"):
+                item["embedding"] = vectors[i]
+            if output_type in ("sparse", "dense&sparse"):
+                item["sparse_embedding"] = sparse_terms(text)
+            items.append(item)
+        payload = {
+            "output": {"embeddings": items},
+            "usage": {"total_tokens": tokens},
+            "request_id": request_id,
+        }
+        return payload, len(texts), tokens
+    honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
+    data = [
+        {
+            "embedding": (
+                base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
+                if honour_b64
+                else vectors[i]
+            ),
+            "index": i,
+            "object": "embedding",
+        }
+        for i in range(len(texts))
+    ]
+    payload = {
+        "data": data,
+        "model": model,
+        "object": "list",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "id": request_id,
+    }
+    return payload, len(texts), tokens
+
+
 _TAMPERING_FAULTS = frozenset(
     {
         "shuffle",
@@ -731,6 +776,12 @@ def _items_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
             items: list[dict[str, Any]] = outer[key]
             return items
     return []
+
+
+def _is_batch_path(path: str) -> bool:
+    from .batch import is_batch_path
+
+    return is_batch_path(path)
 
 
 def _sleep_until(due: float) -> None:
