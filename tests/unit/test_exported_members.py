@@ -1,0 +1,73 @@
+"""The public surface, pinned (as httpx's tests/test_exported_members.py): every name users and
+the adapters import is exported, each export resolves, and a new one is added on purpose."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "modelstudio_embeddings": [
+        "DEFAULT_MODEL",
+        "MODELS",
+        "REGIONS",
+        "APIConnectionError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "BillingError",
+        "BurstRateLimitError",
+        "ConfigurationError",
+        "ContentInspectionError",
+        "EmbeddingClient",
+        "EndpointNotFoundError",
+        "HostNotFoundError",
+        "InputTooLongError",
+        "InvalidInputError",
+        "InvalidRequestError",
+        "ModelNotFoundError",
+        "ModelSpec",
+        "ModelStudioError",
+        "PartialEmbeddings",
+        "PermissionDeniedError",
+        "RateLimitError",
+        "Region",
+        "RequestRateLimitError",
+        "ResponseValidationError",
+        "RetryPolicy",
+        "RowLimitError",
+        "ServiceUnavailableError",
+        "SparseEmbedding",
+        "TokenRateLimitError",
+        "Usage",
+        "__version__",
+        "estimate_tokens",
+    ],
+    "modelstudio_emulator": [
+        "CONTRACT_ERRORS",
+        "BatchFault",
+        "Emulator",
+        "EmulatorStats",
+        "Fault",
+        "RateLimitSpec",
+        "RequestRecord",
+        "connect",
+    ],
+    "langchain_modelstudio": ["ModelStudioEmbeddings"],
+    "llama_index_modelstudio": ["ModelStudioEmbedding"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_the_exports_are_exactly_the_public_names(module: str) -> None:
+    imported = importlib.import_module(module)
+    assert sorted(imported.__all__) == sorted(PUBLIC[module])
+    for name in imported.__all__:
+        assert getattr(imported, name) is not None, name
+
+
+def test_the_old_emulator_import_path_still_works() -> None:
+    from modelstudio_embeddings.emulator import Emulator
+    from modelstudio_emulator import Emulator as Same
+
+    assert Emulator is Same
