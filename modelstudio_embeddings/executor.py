@@ -8,17 +8,40 @@ bound, the 429 count and the request count are settled in one place for both wor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import threading
+from collections.abc import Generator, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
+from typing import Protocol
 
 from .errors import APITimeoutError, ModelStudioError, RateLimitError
-from .execution import Call, Outcome, Reply, Send, Sleep
+from .execution import Outcome, Reply, Send, Sleep, Step
 from .forking import forget_in_children
 from .limiter import ConcurrencyLimiter
 from .transport import AsyncTransport, SyncTransport
 from .usage import UsageCounter
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "Job"]
+
+
+class Job(Protocol):
+    """What an executor can carry out: a sans-I/O state machine of Send and Sleep steps (an
+    embedding ``Call``, a rerank call, ...), stoppable, with an optional deadline."""
+
+    @property
+    def stopped(self) -> threading.Event: ...
+
+    @property
+    def deadline(self) -> float | None: ...
+
+    def drive(self) -> Generator[Step, Outcome, None]: ...
+
+    def stop(self) -> None: ...
+
+    def expire(self) -> None: ...
+
+    def time_left(self) -> float | None: ...
+
+    def request_timeout(self) -> float | None: ...
 
 _DEADLINE_GRACE = 0.05
 """How long past a deadline a sync call waits for its requests to time out by themselves."""
@@ -46,7 +69,7 @@ class Executor:
 
     # --- sync ---------------------------------------------------------------------------------
 
-    def run(self, call: Call, workers: int) -> None:
+    def run(self, call: Job, workers: int) -> None:
         """Carry out ``call`` on ``workers`` threads (the caller's own if one suffices).
 
         An interrupt, a worker's failure or the deadline stops the call's other workers
@@ -65,7 +88,7 @@ class Executor:
             call.stop()
             raise
 
-    def _work(self, call: Call, limiter: ConcurrencyLimiter) -> None:
+    def _work(self, call: Job, limiter: ConcurrencyLimiter) -> None:
         steps = call.drive()
         outcome: Outcome | None = None
         try:
@@ -80,7 +103,7 @@ class Executor:
         except StopIteration:
             return
 
-    def _send(self, call: Call, step: Send, limiter: ConcurrencyLimiter) -> Outcome:
+    def _send(self, call: Job, step: Send, limiter: ConcurrencyLimiter) -> Outcome:
         try:
             sent_in = limiter.acquire(timeout=call.time_left())
         except TimeoutError:
@@ -100,7 +123,7 @@ class Executor:
 
     # --- async --------------------------------------------------------------------------------
 
-    async def arun(self, call: Call, workers: int) -> None:
+    async def arun(self, call: Job, workers: int) -> None:
         """Carry out ``call`` with ``workers`` tasks; cancelling it cancels its requests, and
         at the deadline the requests still in flight are cancelled."""
         tasks = [asyncio.ensure_future(self._awork(call)) for _ in range(workers)]
@@ -120,7 +143,7 @@ class Executor:
             await _cancel(call, tasks)
             raise
 
-    async def _awork(self, call: Call) -> None:
+    async def _awork(self, call: Job) -> None:
         steps = call.drive()
         outcome: Outcome | None = None
         try:
@@ -135,7 +158,7 @@ class Executor:
         except StopIteration:
             return
 
-    async def _asend(self, call: Call, step: Send) -> Outcome:
+    async def _asend(self, call: Job, step: Send) -> Outcome:
         limiter = self.limiter
         sent_in = await limiter.acquire_async()
         try:
@@ -170,7 +193,7 @@ class Executor:
         self._usage.reset_after_fork()
 
 
-def _wait_for_workers(call: Call, futures: list[Future[None]]) -> None:
+def _wait_for_workers(call: Job, futures: list[Future[None]]) -> None:
     """Wait for a sync call's workers; at the deadline (and a short grace for requests that
     time out by themselves) the call ends, its requests still in flight abandoned."""
     time_left = call.time_left()
@@ -184,7 +207,7 @@ def _wait_for_workers(call: Call, futures: list[Future[None]]) -> None:
         call.expire()
 
 
-async def _cancel(call: Call, tasks: Iterable[asyncio.Future[None]]) -> None:
+async def _cancel(call: Job, tasks: Iterable[asyncio.Future[None]]) -> None:
     call.stop()
     tasks = list(tasks)
     for task in tasks:
