@@ -11,7 +11,15 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, RetryPolicy, Usage
+from modelstudio_embeddings import (
+    DEFAULT_MODEL,
+    EmbeddingClient,
+    FileBudget,
+    LocalBudget,
+    RateLimit,
+    RetryPolicy,
+    Usage,
+)
 from modelstudio_embeddings.adapting import build_client, configured
 from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
@@ -50,6 +58,12 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     adaptive_concurrency: bool = Field(default=True, description="Halve in flight on a 429.")
     tokenizer: str = Field(default="auto", description="'auto', 'qwen' or 'estimate'.")
     allow_insecure_http: bool = Field(default=False, description="Plain http to your own host.")
+    rate_limit: RateLimit | None = Field(
+        default=None, description="The account's RPM/TPM; None: published, else learned."
+    )
+    rate_budget: LocalBudget | FileBudget | None = Field(
+        default=None, description="Where the budget lives: this process, or a shared file."
+    )
     query_instruction: str | None = Field(
         default=None, description="v4 task instruction sent with queries (native protocol)."
     )

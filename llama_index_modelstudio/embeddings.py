@@ -22,7 +22,10 @@ from modelstudio_embeddings import (
     DEFAULT_MODEL,
     ConfigurationError,
     EmbeddingClient,
+    FileBudget,
+    LocalBudget,
     ModelStudioError,
+    RateLimit,
     RetryPolicy,
     Usage,
 )
@@ -88,6 +91,12 @@ class ModelStudioEmbedding(BaseEmbedding):
     tokenizer: str = Field(default="auto", frozen=True, description="'auto', 'qwen', 'estimate'.")
     allow_insecure_http: bool = Field(
         default=False, frozen=True, description="Plain http to a host of your own."
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, frozen=True, description="The account's RPM/TPM; None: published/learned."
+    )
+    rate_budget: LocalBudget | FileBudget | None = Field(
+        default=None, frozen=True, description="This process's budget, or a shared file."
     )
     show_progress: bool = Field(default=False, description="One per-row bar per batch call.")
     query_instruction: str | None = Field(

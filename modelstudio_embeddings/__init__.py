@@ -37,6 +37,10 @@ if TYPE_CHECKING:
         ServiceUnavailableError,
         TokenRateLimitError,
     )
+    from .governor import (
+        FileBudget,
+        LocalBudget,
+    )
     from .models import (
         DEFAULT_MODEL,
         MODELS,
@@ -44,6 +48,9 @@ if TYPE_CHECKING:
     )
     from .planning import (
         estimate_tokens,
+    )
+    from .ratelimit import (
+        RateLimit,
     )
     from .retry import (
         RetryPolicy,
@@ -91,6 +98,9 @@ _LAZY: dict[str, str] = {
     "estimate_tokens": ".planning",
     "RetryPolicy": ".retry",
     "Usage": ".usage",
+    "RateLimit": ".ratelimit",
+    "LocalBudget": ".governor",
+    "FileBudget": ".governor",
     "SparseEmbedding": ".wire",
 }
 
@@ -107,15 +117,18 @@ __all__ = [
     "ContentInspectionError",
     "EmbeddingClient",
     "EndpointNotFoundError",
+    "FileBudget",
     "HostNotFoundError",
     "InputTooLongError",
     "InvalidInputError",
     "InvalidRequestError",
+    "LocalBudget",
     "ModelNotFoundError",
     "ModelSpec",
     "ModelStudioError",
     "PartialEmbeddings",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "Region",
     "RequestRateLimitError",

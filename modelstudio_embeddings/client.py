@@ -22,10 +22,12 @@ from .config import resolve_config
 from .errors import ConfigurationError
 from .execution import Call, EmbedRequests
 from .executor import Executor
+from .governor import FileBudget, Governor, LocalBudget
 from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
+from .ratelimit import RateLimit, published_limit
 from .retry import RetryPolicy
 from .settings import (
     DEFAULT_INITIAL_CONCURRENCY,
@@ -72,6 +74,10 @@ class EmbeddingClient:
         protocol: ``compatible`` or ``native`` (text_type, instruct, sparse vectors).
         on_too_long: ``error`` or ``truncate`` rows over the model's token limit.
         tokenizer: ``auto``, ``qwen`` or ``estimate`` token counts for that limit.
+        rate_limit: The account's limits (``RateLimit``); None: the published ones for the
+            service's own hosts, else learned from 429s.
+        rate_budget: ``LocalBudget()`` (default) or ``FileBudget(path)``, shared by every
+            process of the machine naming the file.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class EmbeddingClient:
         protocol: str = "compatible",
         on_too_long: str = "error",
         tokenizer: str = "auto",
+        rate_limit: RateLimit | None = None,
+        rate_budget: LocalBudget | FileBudget | None = None,
     ) -> None:
         settings = ClientSettings(
             model=model,
@@ -110,6 +118,8 @@ class EmbeddingClient:
             protocol=protocol,
             on_too_long=on_too_long,
             tokenizer=tokenizer,
+            rate_limit=rate_limit,
+            rate_budget=rate_budget,
         )
         self._build(settings, api_key)
 
@@ -145,7 +155,24 @@ class EmbeddingClient:
             AsyncTransport(self._config, self.base_url, **transport),
             self._usage,
             (self._new_limiter(), self._new_limiter()),
+            self._new_governor(),
         )
+
+    def _new_governor(self) -> Governor:
+        """The account's budget for this model: told, published for this host, or learned."""
+        settings = self.settings
+        published = published_limit(self.host_url, self.model)
+        limit = settings.rate_limit or (published.limit if published else RateLimit())
+        group = published.group if published else f"{self.host_url}:{self.model}"
+        backend = (settings.rate_budget or LocalBudget()).open()
+        return Governor(backend, group, limit)
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The limits the client paces by (fields None are being learned)."""
+        governor = self._executor.governor
+        assert governor is not None
+        return governor.limit
 
     def _new_limiter(self) -> ConcurrencyLimiter:
         settings = self.settings

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,17 @@ from .retry import RetryPolicy
 from .usage import UsageCounter
 from .wire import EmbedOptions, Protocol, SparseEmbedding, decode_json
 
-__all__ = ["Call", "EmbedRequests", "Outcome", "Reply", "Request", "Send", "Sleep", "Step"]
+__all__ = [
+    "Call",
+    "EmbedRequests",
+    "Outcome",
+    "Receipt",
+    "Reply",
+    "Request",
+    "Send",
+    "Sleep",
+    "Step",
+]
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,24 @@ Outcome = Reply | ModelStudioError
 """What an executor sends back for a ``Send``: the answer, or the library error."""
 
 
+@dataclass
+class Receipt:
+    """What one request cost the account's budget: estimated before it was sent (by the
+    executor), used as its answer said (by the call)."""
+
+    estimate: float = 0.0
+    used: float | None = None
+
+
 @dataclass(frozen=True)
 class Send:
-    """Send ``request`` (carrying the rows of ``batch``) and report back the outcome."""
+    """Send ``request`` (carrying the rows of ``batch``, ``chars`` characters in all) and
+    report back the outcome."""
 
     request: Request
     batch: Batch
+    chars: int = 0
+    receipt: Receipt = field(default_factory=Receipt, compare=False)
 
 
 @dataclass(frozen=True)
@@ -170,7 +192,9 @@ class Call:
 
     # --- reading answers: the call writes its own results --------------------------------
 
-    def absorb(self, batch: Batch, reply: Reply) -> ModelStudioError | None:
+    def absorb(
+        self, batch: Batch, reply: Reply, receipt: Receipt | None = None
+    ) -> ModelStudioError | None:
         """Read one 2xx answer into ``batch``'s rows (dense, sparse, lists) and count it; the
         error, bound to the batch's rows, if the answer is not usable."""
         out = self.out[batch.start : batch.stop] if self.options.dense else None
@@ -201,6 +225,8 @@ class Call:
         if self.lists is not None:
             self._absorb_lists(batch)
         self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
+        if receipt is not None and parsed.prompt_tokens is not None:
+            receipt.used = parsed.prompt_tokens
         return None
 
     def _absorb_sparse(self, batch: Batch, rows: list[SparseEmbedding]) -> None:
@@ -228,12 +254,13 @@ class Call:
                     if self._past_deadline():
                         self._fail(self._deadline_error(current))
                         return
-                    request = self._requests.request(self.texts[current.start : current.stop])
-                    outcome = yield Send(request, current)
+                    texts = self.texts[current.start : current.stop]
+                    send = Send(self._requests.request(texts), current, sum(map(len, texts)))
+                    outcome = yield send
                     error = (
                         outcome
                         if isinstance(outcome, ModelStudioError)
-                        else self.absorb(current, outcome)
+                        else self.absorb(current, outcome, send.receipt)
                     )
                     if error is None:
                         self._succeeded(current)

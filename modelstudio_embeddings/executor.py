@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Generator, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from typing import Protocol
 
-from .errors import APITimeoutError, ModelStudioError, RateLimitError
+from .errors import (
+    APITimeoutError,
+    BurstRateLimitError,
+    ModelStudioError,
+    RateLimitError,
+    TokenRateLimitError,
+)
 from .execution import Outcome, Reply, Send, Sleep, Step
 from .forking import forget_in_children
+from .governor import Governor, ThrottleKind
 from .limiter import ConcurrencyLimiter
 from .transport import AsyncTransport, SyncTransport
 from .usage import UsageCounter
@@ -43,6 +51,7 @@ class Job(Protocol):
 
     def request_timeout(self) -> float | None: ...
 
+
 _DEADLINE_GRACE = 0.05
 """How long past a deadline a sync call waits for its requests to time out by themselves."""
 
@@ -60,11 +69,13 @@ class Executor:
         async_: AsyncTransport,
         usage: UsageCounter,
         limiters: tuple[ConcurrencyLimiter, ConcurrencyLimiter],
+        governor: Governor | None = None,
     ) -> None:
         self.sync = sync
         self.async_ = async_
         self._usage = usage
         self.limiter, self._loop_thread_limiter = limiters
+        self.governor = governor
         forget_in_children(self)
 
     # --- sync ---------------------------------------------------------------------------------
@@ -90,16 +101,19 @@ class Executor:
 
     def _work(self, call: Job, limiter: ConcurrencyLimiter) -> None:
         steps = call.drive()
-        outcome: Outcome | None = None
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Sleep):
                     call.stopped.wait(step.seconds)  # a stopped call wakes at once
-                    outcome = None
-                else:
-                    outcome = self._send(call, step, limiter)
-                step = steps.send(outcome)  # type: ignore[arg-type]  # None after a Sleep
+                    step = steps.send(None)  # type: ignore[arg-type]  # nothing after a Sleep
+                    continue
+                outcome = self._send(call, step, limiter)
+                try:
+                    step_after = steps.send(outcome)
+                finally:
+                    self._settle(step)  # the call has read the answer's usage by now
+                step = step_after
         except StopIteration:
             return
 
@@ -109,10 +123,20 @@ class Executor:
         except TimeoutError:
             return _no_slot(step.batch.indices)
         try:
+            if self.governor is not None:
+                step.receipt.estimate = self.governor.estimate(step.batch.rows, step.chars)
+                waited = self.governor.wait(step.receipt, call.stopped, call.time_left())
+                self._usage.add(budget_wait_seconds=waited)
+            started = time.monotonic()
             self._usage.add(requests=1)
-            reply = self.sync.send(step.request, call.request_timeout(), step.batch.indices)
+            try:
+                reply = self.sync.send(step.request, call.request_timeout(), step.batch.indices)
+            finally:
+                self._usage.add(service_seconds=time.monotonic() - started)
+        except TimeoutError:
+            return _no_slot(step.batch.indices)
         except ModelStudioError as error:
-            return self._failed(error, limiter, sent_in)
+            return self._failed(error, limiter, sent_in, step)
         finally:
             limiter.release()
         return self._answered(reply, limiter)
@@ -145,16 +169,19 @@ class Executor:
 
     async def _awork(self, call: Job) -> None:
         steps = call.drive()
-        outcome: Outcome | None = None
         try:
             step = next(steps)
             while True:
                 if isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
-                    outcome = None
-                else:
-                    outcome = await self._asend(call, step)
-                step = steps.send(outcome)  # type: ignore[arg-type]  # None after a Sleep
+                    step = steps.send(None)  # type: ignore[arg-type]  # nothing after a Sleep
+                    continue
+                outcome = await self._asend(call, step)
+                try:
+                    step_after = steps.send(outcome)
+                finally:
+                    self._settle(step)
+                step = step_after
         except StopIteration:
             return
 
@@ -162,10 +189,22 @@ class Executor:
         limiter = self.limiter
         sent_in = await limiter.acquire_async()
         try:
+            if self.governor is not None:
+                step.receipt.estimate = self.governor.estimate(step.batch.rows, step.chars)
+                waited = await self.governor.await_budget(step.receipt, call.time_left())
+                self._usage.add(budget_wait_seconds=waited)
+            started = time.monotonic()
             self._usage.add(requests=1)
-            reply = await self.async_.send(step.request, call.request_timeout(), step.batch.indices)
+            try:
+                reply = await self.async_.send(
+                    step.request, call.request_timeout(), step.batch.indices
+                )
+            finally:
+                self._usage.add(service_seconds=time.monotonic() - started)
+        except TimeoutError:
+            return _no_slot(step.batch.indices)
         except ModelStudioError as error:
-            return self._failed(error, limiter, sent_in)
+            return self._failed(error, limiter, sent_in, step)
         finally:
             limiter.release()
         return self._answered(reply, limiter)
@@ -173,14 +212,22 @@ class Executor:
     # --- both ---------------------------------------------------------------------------------
 
     def _failed(
-        self, error: ModelStudioError, limiter: ConcurrencyLimiter, sent_in: int
+        self, error: ModelStudioError, limiter: ConcurrencyLimiter, sent_in: int, step: Send
     ) -> ModelStudioError:
-        """Count a failed request; a 429 also cuts the bound (once per burst)."""
+        """Count a failed request; a 429 also cuts the bound (once per burst) and tells the
+        budget which limit fired (a refused request used none of it)."""
         self._usage.add(failed_requests=1)
         if isinstance(error, RateLimitError):
             self._usage.add(throttled=1)
             limiter.record_throttle(sent_in)
+            if self.governor is not None:
+                step.receipt.used = 0
+                self.governor.throttled(_kind(error))
         return error
+
+    def _settle(self, step: Send) -> None:
+        if self.governor is not None and step.receipt.estimate:
+            self.governor.settle(step.receipt, step.chars, step.batch.rows)
 
     def _answered(self, reply: Reply, limiter: ConcurrencyLimiter) -> Reply:
         limiter.record_success()
@@ -217,5 +264,14 @@ async def _cancel(call: Job, tasks: Iterable[asyncio.Future[None]]) -> None:
 
 def _no_slot(indices: Iterable[int]) -> ModelStudioError:
     return APITimeoutError(
-        "The call's deadline passed while waiting for a request slot.", indices=indices
+        "The call's deadline passed while waiting for a request slot or the account's budget.",
+        indices=indices,
     )
+
+
+def _kind(error: RateLimitError) -> ThrottleKind:
+    if isinstance(error, TokenRateLimitError):
+        return "tokens"
+    if isinstance(error, BurstRateLimitError):
+        return "burst"
+    return "requests"

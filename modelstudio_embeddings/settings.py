@@ -12,7 +12,9 @@ from typing import Any
 
 from .config import resolve_dimensions, resolve_model
 from .errors import ConfigurationError
+from .governor import FileBudget, LocalBudget
 from .models import DEFAULT_MODEL, ModelSpec
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .tokens import TOKENIZERS
 
@@ -27,6 +29,7 @@ DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_INITIAL_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 60.0
 PROTOCOL_NAMES = ("compatible", "native")
+_BUDGETS = (LocalBudget, FileBudget)
 ON_TOO_LONG = ("error", "truncate")
 
 
@@ -54,6 +57,11 @@ class ClientSettings:
         on_too_long: ``error`` refuses a row over the model's token limit; ``truncate`` cuts it.
         tokenizer: ``auto`` (exact when the ``tokenizer`` extra is installed), ``qwen``
             (exact, required) or ``estimate``.
+        rate_limit: The account's limits for this model (``RateLimit``). None: the limits the
+            service publishes for the model and region where the host is the service's own,
+            else learned from 429s; a field of ``RateLimit`` left None is learned.
+        rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default) or
+            ``FileBudget(path)`` (every process of the machine naming that file shares it).
     """
 
     model: str = DEFAULT_MODEL
@@ -71,6 +79,8 @@ class ClientSettings:
     protocol: str = "compatible"
     on_too_long: str = "error"
     tokenizer: str = "auto"
+    rate_limit: RateLimit | None = None
+    rate_budget: LocalBudget | FileBudget | None = None
 
     def __post_init__(self) -> None:
         resolve_dimensions(resolve_model(self.model), self.dimensions)
@@ -85,6 +95,12 @@ class ClientSettings:
             raise ConfigurationError("timeout must be a number of seconds.")
         if not self.timeout > 0:
             raise ConfigurationError("timeout must be a positive number of seconds.")
+        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise ConfigurationError(
+                "rate_limit must be a RateLimit(requests_per_minute=..., tokens_per_minute=...)."
+            )
+        if self.rate_budget is not None and not isinstance(self.rate_budget, _BUDGETS):
+            raise ConfigurationError("rate_budget must be LocalBudget() or FileBudget(path).")
         policy = self.retry_policy
         if policy is not None and not isinstance(policy, RetryPolicy):
             raise ConfigurationError("retry_policy must be a RetryPolicy.")

@@ -31,6 +31,12 @@ class Usage:
     """Estimated price of ``prompt_tokens`` at the model's Beijing list price, in CNY."""
     cost_usd: float = 0.0
     """The same at the international (Singapore) list price, in USD; 0 where not offered."""
+    budget_wait_seconds: float = 0.0
+    """Time requests waited for the account's budget (rate limits) before they were sent."""
+    service_seconds: float = 0.0
+    """Time requests spent at the service, from sending to the answer (summed over requests
+    in flight at once). Mostly budget wait: the rate limits bound the work; mostly service:
+    latency and ``max_concurrency`` do."""
 
     def __sub__(self, other: Usage) -> Usage:
         values = {
@@ -64,13 +70,16 @@ class Usage:
         return f"<table>{rows}</table>"
 
 
+_SECONDS = frozenset({"budget_wait_seconds", "service_seconds"})
+
+
 class UsageCounter:
     """Thread-safe running totals behind ``EmbeddingClient.usage``."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self._spec = spec
         self._lock = threading.Lock()
-        self._counts = {
+        self._counts: dict[str, float] = {
             f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny", "cost_usd"}
         }
 
@@ -78,7 +87,7 @@ class UsageCounter:
         """In a forked child: a thread of the parent's may have held the lock."""
         self._lock = threading.Lock()
 
-    def add(self, **increments: int) -> None:
+    def add(self, **increments: float) -> None:
         with self._lock:
             for name, value in increments.items():
                 self._counts[name] += value
@@ -88,7 +97,7 @@ class UsageCounter:
             counts = dict(self._counts)
         return Usage(
             model=self._spec.name,
-            cost_cny=self._spec.cost_cny(counts["prompt_tokens"]),
-            cost_usd=self._spec.cost_usd(counts["prompt_tokens"]) or 0.0,
-            **counts,
+            cost_cny=self._spec.cost_cny(int(counts["prompt_tokens"])),
+            cost_usd=self._spec.cost_usd(int(counts["prompt_tokens"])) or 0.0,
+            **{k: v if k in _SECONDS else int(v) for k, v in counts.items()},  # type: ignore[arg-type]
         )

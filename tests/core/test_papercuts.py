@@ -80,7 +80,7 @@ def test_the_documented_options_reach_the_core_client(emulator: Emulator, adapte
 def test_a_deadline_abandons_requests_in_flight_and_keeps_the_rows_done(
     emulator: Emulator, make_client: MakeClient, use_async: bool
 ) -> None:
-    emulator.script(Fault.slow(5.0, match="doc 25 "))
+    emulator.script(Fault.slow(8.0, match="doc 25 "))
     client = make_client(max_concurrency=4)
     started = time.monotonic()
     with pytest.raises(mse.APITimeoutError, match="deadline") as info:
@@ -89,7 +89,8 @@ def test_a_deadline_abandons_requests_in_flight_and_keeps_the_rows_done(
         else:
             client.embed(corpus(30), deadline=1.0)
     took = time.monotonic() - started
-    assert took < 3.0, f"the call ended {took:.1f} s after it started, not near its deadline"
+    # Not a speed check: the slow answer comes at 8 s, and the call must not wait for it.
+    assert took < 6.0, f"the call ended {took:.1f} s after it started, not near its deadline"
     partial = info.value.partial
     assert partial is not None and partial.indices == tuple(range(20))
     assert set(info.value.indices or ()) >= set(range(20, 30))

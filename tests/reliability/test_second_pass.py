@@ -224,7 +224,7 @@ async def test_a_sync_call_inside_a_running_loop_does_not_deadlock_with_aembed(
 def test_a_trickling_body_is_bounded_by_the_request_timeout(
     emulator: Emulator, make_client: MakeClient, use_async: bool
 ) -> None:
-    emulator.script(Fault.trickle(4.0))
+    emulator.script(Fault.trickle(8.0))
     client = make_client(timeout=0.6, max_retries=0)
     started = time.monotonic()
     with pytest.raises(mse.APITimeoutError):
@@ -232,8 +232,9 @@ def test_a_trickling_body_is_bounded_by_the_request_timeout(
             asyncio.run(client.aembed(["a"]))
         else:
             client.embed(["a"])
-    assert time.monotonic() - started < 3.0, "each read came in time, but not the whole body"
-    emulator.script(Fault.trickle(4.0))
+    # Not a speed check: the body takes 8 s in all, and the request must not wait for it.
+    assert time.monotonic() - started < 6.0, "each read came in time, but not the whole body"
+    emulator.script(Fault.trickle(8.0))
     assert make_client(timeout=0.6).embed(["a"]).shape == (1, 1024), "retried, then served"
 
 
@@ -257,7 +258,7 @@ def test_an_interrupted_call_sends_nothing_more(
     started = time.monotonic()
     client.embed(["a"])
     assert client._limiter.in_flight == 0
-    assert time.monotonic() - started < 1.0, "no slot was still held by a background retry"
+    assert time.monotonic() - started < 2.5, "no slot was still held by a background retry"
 
 
 # --- 8: asyncio.run leaks --------------------------------------------------------------------

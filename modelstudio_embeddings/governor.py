@@ -1,0 +1,389 @@
+"""Pacing by the account's budget: requests and tokens per second, not only requests in flight.
+
+Two token buckets, one for requests and one for tokens, release each request when both hold
+enough; the tokens a request will use are estimated before sending (characters times a ratio
+learned from the answers' ``usage``) and the bucket is corrected when the answer says how many
+it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its window:
+
+- requests start at a fifth of the limit and grow by a quarter a second (slow start), so the
+  service's burst protection, which refuses traffic that grows too fast, does not fire;
+- a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
+  level then grows back additively, so independent clients sharing one account converge to
+  fair shares instead of a 429 storm;
+- a limit not told is learned: no pacing until its first 429, then the rate that drew it,
+  probed upwards slowly after a quiet spell.
+
+The state is plain data advanced by pure functions, so it can live in this process
+(``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a
+Ray actor shared by a cluster; ``Governor`` is the per-client side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from .execution import Receipt
+from .forking import forget_in_children
+from .ratelimit import RateLimit
+
+__all__ = [
+    "BudgetBackend",
+    "BudgetState",
+    "FileBudget",
+    "Governor",
+    "LocalBudget",
+    "new_state",
+    "settle",
+    "take",
+    "throttled",
+]
+
+ThrottleKind = Literal["requests", "tokens", "burst"]
+
+UTILIZATION = 0.97
+"""The share of a told limit paced at: the rest absorbs estimation error and latency jitter."""
+BUCKET_SECONDS = 0.5
+"""Each bucket holds this many seconds of budget. The service's holds one second, so in steady
+state it keeps half a second of slack for requests that arrive closer together than sent."""
+RAMP_START = 0.16
+"""The request level a new budget starts at: under burst protection's floor (a fifth of the
+limit), which traffic from idle may reach at once."""
+RAMP_HOLD = 5.0
+"""Seconds a new budget holds its start level: burst protection compares the last second with
+the mean of the five before it, which from idle are empty."""
+RAMP_GROWTH = 1.2
+"""Per second, after the hold (a fifth a second stays under twice the mean of the five
+seconds before, the protection's trigger)."""
+RECOVERY = 0.05
+"""Level regained per second after a cut (additive increase)."""
+CUT = 0.7
+"""A level after a request or token 429 (multiplicative decrease)."""
+BURST_CUT = 0.5
+"""The request level after a burst 429."""
+SAME_EVENT = 1.0
+"""Seconds after a cut in which more 429s of that kind are the same event (sent before it)."""
+PROBE_AFTER = 10.0
+"""Quiet seconds at full level before a learned limit is probed upwards."""
+PROBE_RATE = 0.02
+"""Share of a learned limit added per second while probing."""
+
+
+# --- the state, as plain data -------------------------------------------------------------
+
+
+@dataclass
+class Bucket:
+    """One budget (requests or tokens): its limit per second, the level it is paced at, the
+    bucket's content, and what was taken in the last two whole seconds (the observed rate)."""
+
+    limit: float | None
+    """Per second at level 1; None: not paced (a limit to learn at the first 429)."""
+    told: bool
+    level: float
+    slow_start: bool
+    content: float
+    cut_at: float = -math.inf
+    hold_until: float = -math.inf
+    """Slow start does not grow the level before this time."""
+    second: int = 0
+    this_second: float = 0.0
+    last_second: float = 0.0
+
+    def rate(self) -> float:
+        assert self.limit is not None
+        return self.limit * self.level * (UTILIZATION if self.told else 1.0)
+
+    def capacity(self) -> float:
+        return self.rate() * BUCKET_SECONDS
+
+    def observed(self) -> float:
+        """Taken per second lately: the last whole second, or this one if it is larger."""
+        return max(self.last_second, self.this_second)
+
+
+@dataclass
+class BudgetState:
+    """The whole pacing state of one budget group (one row of the account's limits)."""
+
+    requests: Bucket
+    tokens: Bucket
+    updated: float
+
+
+def new_state(limit: RateLimit, now: float) -> BudgetState:
+    """A budget at the start: the request level held at the ramp's start (one request in the
+    bucket), the token bucket full."""
+    rpm, tpm = limit.requests_per_minute, limit.tokens_per_minute
+    requests = Bucket(None if rpm is None else rpm / 60, rpm is not None, RAMP_START, True, 1.0)
+    requests.hold_until = now + RAMP_HOLD
+    tokens = Bucket(None if tpm is None else tpm / 60, tpm is not None, 1.0, False, 0.0)
+    if tokens.limit is not None:
+        tokens.content = tokens.capacity()
+    requests.second = tokens.second = int(now)
+    return BudgetState(requests, tokens, now)
+
+
+def _advance(state: BudgetState, now: float) -> None:
+    before = state.updated
+    elapsed = max(0.0, now - before)
+    state.updated = max(before, now)
+    for bucket in (state.requests, state.tokens):
+        if bucket.limit is None:
+            continue
+        if bucket.slow_start:
+            growing = max(0.0, now - max(before, bucket.hold_until))
+            bucket.level = min(1.0, bucket.level * RAMP_GROWTH**growing)
+            bucket.slow_start = bucket.level < 1.0
+        elif bucket.level < 1.0:
+            bucket.level = min(1.0, bucket.level + RECOVERY * elapsed)
+        elif not bucket.told and now - bucket.cut_at > PROBE_AFTER:
+            bucket.limit *= 1 + PROBE_RATE * elapsed
+        bucket.content = min(bucket.capacity(), bucket.content + bucket.rate() * elapsed)
+
+
+def _count(bucket: Bucket, now: float, amount: float) -> None:
+    second = int(now)
+    if second != bucket.second:
+        bucket.last_second = bucket.this_second if second == bucket.second + 1 else 0.0
+        bucket.this_second = 0.0
+        bucket.second = second
+    bucket.this_second += amount
+
+
+def take(state: BudgetState, now: float, requests: float, tokens: float) -> float:
+    """Take one request's budget and return 0.0, or take nothing and return the seconds until
+    it could be taken. A request bigger than a bucket waits for a full bucket and then runs it
+    into debt, which later requests wait out."""
+    _advance(state, now)
+    wait = 0.0
+    for bucket, amount in ((state.requests, requests), (state.tokens, tokens)):
+        if bucket.limit is None or amount <= 0:
+            continue
+        needed = min(amount, max(bucket.capacity(), 1.0 if bucket is state.requests else 1e-9))
+        if bucket.content < needed * (1 - 1e-9):
+            # At least a millisecond: a clock cannot advance by less than float precision.
+            wait = max(wait, (needed - bucket.content) / bucket.rate(), 1e-3)
+    if wait > 0:
+        return wait
+    for bucket, amount in ((state.requests, requests), (state.tokens, tokens)):
+        if bucket.limit is not None:
+            bucket.content -= amount
+        _count(bucket, now, amount)
+    return 0.0
+
+
+def settle(state: BudgetState, now: float, tokens: float) -> None:
+    """Correct the token bucket by ``tokens`` (used minus estimated; negative gives back)."""
+    _advance(state, now)
+    bucket = state.tokens
+    if bucket.limit is not None:
+        bucket.content = min(bucket.capacity(), bucket.content - tokens)
+    _count(bucket, now, tokens)
+
+
+def throttled(state: BudgetState, now: float, kind: ThrottleKind) -> None:
+    """A 429 of ``kind``: cut that budget's level (once per event), learning its limit from
+    the observed rate if it was not told."""
+    _advance(state, now)
+    bucket = state.tokens if kind == "tokens" else state.requests
+    if now - bucket.cut_at < SAME_EVENT:
+        return
+    bucket.cut_at = now
+    bucket.slow_start = False
+    if bucket.limit is None:  # learning: the rate that drew the 429 was over the limit
+        observed = bucket.observed()
+        if observed <= 0:
+            return
+        bucket.limit = observed
+        bucket.level = CUT
+    else:
+        bucket.level = max(0.05, bucket.level * (BURST_CUT if kind == "burst" else CUT))
+    bucket.content = min(bucket.content, 0.0)
+
+
+# --- where the state lives ----------------------------------------------------------------
+
+
+_Change = Callable[[BudgetState, float], Any]
+
+
+class BudgetBackend(Protocol):
+    """A budget group's state behind a lock: this process, a file, or a Ray actor."""
+
+    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float: ...
+
+    def settle(self, group: str, limit: RateLimit, tokens: float) -> None: ...
+
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None: ...
+
+
+@dataclass(frozen=True)
+class LocalBudget:
+    """The budget is this process's alone (the default): clients of one process that name
+    the same group share it; other processes must be told to use a share, or use a shared
+    budget."""
+
+    def open(self) -> BudgetBackend:
+        return _LOCAL
+
+
+class _LocalBackend:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, RateLimit], BudgetState] = {}
+        self._clock = clock
+
+    def _apply(
+        self, group: str, limit: RateLimit, change: Callable[[BudgetState, float], Any]
+    ) -> Any:
+        with self._lock:
+            now = self._clock()
+            state = self._states.get((group, limit))
+            if state is None:
+                state = self._states[(group, limit)] = new_state(limit, now)
+            return change(state, now)
+
+    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
+        result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
+        return result
+
+    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+
+    def forget_after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+_LOCAL = _LocalBackend()
+forget_in_children(_LOCAL)
+
+
+@dataclass(frozen=True)
+class FileBudget:
+    """One budget for every process of this machine that names the same file: the state lives
+    in ``path`` (a small JSON file), read and written under an exclusive ``flock``. No server
+    to run; the processes' clocks are the machine's monotonic clock."""
+
+    path: str
+
+    def open(self) -> BudgetBackend:
+        return _FileBackend(self.path)
+
+
+class _FileBackend:
+    def __init__(self, path: str) -> None:
+        self._path = os.fspath(path)
+
+    def _apply(
+        self, group: str, limit: RateLimit, change: Callable[[BudgetState, float], Any]
+    ) -> Any:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while chunk := os.read(fd, 65536):
+                raw += chunk
+            states: dict[str, Any] = json.loads(raw) if raw else {}
+            key = f"{group}|{limit.requests_per_minute}|{limit.tokens_per_minute}"
+            now = time.monotonic()
+            state = _from_dict(states[key]) if key in states else new_state(limit, now)
+            result = change(state, now)
+            states[key] = asdict(state)
+            data = json.dumps(states).encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, data)
+            return result
+        finally:
+            os.close(fd)  # releases the lock
+
+    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
+        result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
+        return result
+
+    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+
+
+def _from_dict(data: dict[str, Any]) -> BudgetState:
+    return BudgetState(
+        requests=Bucket(**_finite(data["requests"])),
+        tokens=Bucket(**_finite(data["tokens"])),
+        updated=data["updated"],
+    )
+
+
+def _finite(bucket: dict[str, Any]) -> dict[str, Any]:
+    return {k: (-math.inf if v is None and k == "cut_at" else v) for k, v in bucket.items()}
+
+
+# --- the client's side ----------------------------------------------------------------------
+
+
+@dataclass
+class Governor:
+    """One client's access to its budget group: estimates a request's tokens, waits for the
+    budget, corrects it from the answer, and reports 429s; counts the time spent waiting."""
+
+    backend: BudgetBackend
+    group: str
+    limit: RateLimit
+    tokens_per_char: float = 1.0
+    """Learned from the answers (starts high, so the first requests are not under-counted)."""
+    _learned: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def estimate(self, rows: int, chars: int) -> float:
+        return rows + chars * self.tokens_per_char
+
+    def wait(self, receipt: Receipt, stopped: threading.Event, time_left: float | None) -> float:
+        """Block until the budget grants the request (or the call stops or runs out of time);
+        the seconds waited. Raises TimeoutError past ``time_left``."""
+        waited = 0.0
+        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+            if time_left is not None and waited + delay > time_left:
+                raise TimeoutError("the budget would not grant the request in time")
+            if stopped.wait(delay):
+                break
+            waited += delay
+        return waited
+
+    async def await_budget(self, receipt: Receipt, time_left: float | None) -> float:
+        """``wait`` on the running event loop."""
+        waited = 0.0
+        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+            if time_left is not None and waited + delay > time_left:
+                raise TimeoutError("the budget would not grant the request in time")
+            await asyncio.sleep(delay)
+            waited += delay
+        return waited
+
+    def settle(self, receipt: Receipt, chars: int, rows: int) -> None:
+        """Correct the budget by what the answer used, and learn tokens per character."""
+        if receipt.used is None:
+            return
+        if receipt.used > 0 and chars > 0:
+            observed = max(0.0, receipt.used - rows) / chars
+            with self._lock:
+                weight = 1.0 if self._learned == 0 else 0.2  # the first answer replaces the guess
+                self.tokens_per_char += weight * (observed - self.tokens_per_char)
+                self._learned += 1
+        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate)
+
+    def throttled(self, kind: ThrottleKind) -> None:
+        self.backend.throttled(self.group, self.limit, kind)

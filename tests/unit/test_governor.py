@@ -1,0 +1,143 @@
+"""The pacing state driven with a fake clock: it never grants beyond the budget, ramps up slowly
+enough for burst protection, cuts on each kind of 429 once per event and recovers, learns a
+limit it was not told, and shares one state through a file."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from modelstudio_embeddings import FileBudget, RateLimit
+from modelstudio_embeddings.governor import (
+    BUCKET_SECONDS,
+    BURST_CUT,
+    CUT,
+    RECOVERY,
+    UTILIZATION,
+    BudgetState,
+    new_state,
+    settle,
+    take,
+    throttled,
+)
+
+BEIJING = RateLimit(1800, 1_200_000)  # 30 requests and 20,000 tokens a second
+
+
+def run(
+    state: BudgetState, seconds: float, tokens_each: float, start: float = 0.0
+) -> list[tuple[float, float]]:
+    """Ask for requests back to back for ``seconds`` of fake time; the (time, tokens) granted."""
+    now = start
+    granted: list[tuple[float, float]] = []
+    while now < start + seconds:
+        wait = take(state, now, 1, tokens_each)
+        if wait == 0:
+            granted.append((now, tokens_each))
+        else:
+            now += wait
+    return granted
+
+
+def most_in_any_second(granted: list[tuple[float, float]], index: int) -> float:
+    window: deque[tuple[float, float]] = deque()
+    total = best = 0.0
+    for item in granted:
+        window.append(item)
+        total += item[index]
+        while window[0][0] <= item[0] - 1.0:
+            total -= window.popleft()[index]
+        best = max(best, total)
+    return best
+
+
+def test_told_token_limit_is_never_exceeded_and_nearly_reached() -> None:
+    state = new_state(BEIJING, 0.0)
+    granted = run(state, 60.0, 5000.0)  # 500-token chunks, 10 a request: tokens bind
+    per_second = 20_000 * UTILIZATION
+    assert most_in_any_second(granted, 1) <= per_second + per_second * BUCKET_SECONDS
+    assert sum(t for _, t in granted) / 60 == pytest.approx(per_second, rel=0.02)
+
+
+def test_told_request_limit_ramps_up_without_tripping_burst_protection() -> None:
+    state = new_state(BEIJING, 0.0)
+    granted = [(t, 1.0) for t, _ in run(state, 40.0, 10.0)]  # tiny requests: requests bind
+    counts = [sum(1 for t, _ in granted if s <= t < s + 1) for s in range(40)]
+    for s in range(40):  # the emulator's rule: no second above its floor and twice the 5 before
+        before = counts[max(0, s - 5) : s]
+        assert counts[s] <= max(6, 2 * sum(before) / 5), (s, counts)
+    assert counts[-1] == pytest.approx(30 * UTILIZATION, abs=1.5), "then reaches the limit"
+
+
+def test_each_kind_of_429_cuts_its_own_budget_once_per_event_and_recovers() -> None:
+    state = new_state(BEIJING, 0.0)
+    run(state, 20.0, 100.0)
+    assert state.requests.level == 1.0 and state.tokens.level == 1.0
+    throttled(state, 20.0, "tokens")
+    assert state.tokens.level == pytest.approx(CUT) and state.requests.level == 1.0
+    throttled(state, 20.3, "tokens")  # the same burst of 429s: no second cut
+    assert state.tokens.level == pytest.approx(CUT + RECOVERY * 0.3)
+    throttled(state, 20.5, "requests")
+    assert state.requests.level == pytest.approx(CUT)
+    throttled(state, 22.0, "burst")
+    assert state.requests.level == pytest.approx((CUT + RECOVERY * 1.5) * BURST_CUT)
+    run(state, 30.0, 100.0, start=22.0)
+    assert state.requests.level == 1.0 and state.tokens.level == 1.0, "recovered"
+
+
+def test_a_limit_not_told_is_learned_from_the_rate_that_drew_the_429() -> None:
+    state = new_state(RateLimit(), -10.0)
+    assert take(state, -10.0, 1, 1e9) == 0.0, "nothing is paced before the first 429"
+    now = 1.0
+    for _ in range(50):  # 50 requests of 1,000 tokens in the second before the 429
+        take(state, now, 1, 1000)
+        now += 0.02
+    throttled(state, now, "tokens")
+    assert state.tokens.limit == pytest.approx(50_000, rel=0.05)
+    assert state.tokens.level == pytest.approx(CUT)
+    assert state.requests.limit is None, "requests were not the limit"
+    assert take(state, now + 0.01, 1, 40_000) > 0, "now paced"
+
+
+def test_settling_gives_back_what_an_answer_did_not_use() -> None:
+    state = new_state(RateLimit(None, 1_200_000), 0.0)
+    assert take(state, 0.0, 1, 10_000) == 0.0
+    assert take(state, 0.0, 1, 10_000) > 0, "the estimate took the bucket"
+    settle(state, 0.0, -9_000)  # it used 1,000
+    assert take(state, 0.0, 1, 5_000) == 0.0
+
+
+def _share(path: str, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One of several processes asking a shared file budget for 1,000-token requests."""
+    import time
+
+    backend = FileBudget(path).open()
+    limit = RateLimit(None, 60_000)  # 1,000 tokens a second
+    granted = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        wait = backend.take("group", limit, 1, 100)
+        if wait == 0:
+            granted += 100
+        else:
+            time.sleep(min(wait, 0.05))
+    out.put(granted)
+
+
+def test_processes_naming_one_file_share_one_budget(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    path = str(tmp_path / "account.budget")
+    workers = [context.Process(target=_share, args=(path, 2.0, out)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    total = sum(out.get(timeout=5) for _ in workers)
+    # Two seconds at 1,000 tokens a second (97%), plus the half-second bucket it starts with:
+    # three processes share it, not three budgets (which would be three times as much).
+    assert total <= 1000 * UTILIZATION * (2.0 + BUCKET_SECONDS) + 300
+    assert total >= 1000
