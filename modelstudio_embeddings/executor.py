@@ -43,6 +43,7 @@ class Job(Protocol):
 
     def request_timeout(self) -> float | None: ...
 
+
 _DEADLINE_GRACE = 0.05
 """How long past a deadline a sync call waits for its requests to time out by themselves."""
 
