@@ -45,6 +45,13 @@ if TYPE_CHECKING:
     from .planning import (
         estimate_tokens,
     )
+    from .rerank_client import (
+        RerankClient,
+    )
+    from .rerank_models import (
+        RERANK_MODELS,
+        RerankSpec,
+    )
     from .retry import (
         RetryPolicy,
     )
@@ -89,6 +96,9 @@ _LAZY: dict[str, str] = {
     "MODELS": ".models",
     "ModelSpec": ".models",
     "estimate_tokens": ".planning",
+    "RerankClient": ".rerank_client",
+    "RERANK_MODELS": ".rerank_models",
+    "RerankSpec": ".rerank_models",
     "RetryPolicy": ".retry",
     "Usage": ".usage",
     "SparseEmbedding": ".wire",
@@ -98,6 +108,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "REGIONS",
+    "RERANK_MODELS",
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
@@ -119,6 +130,8 @@ __all__ = [
     "RateLimitError",
     "Region",
     "RequestRateLimitError",
+    "RerankClient",
+    "RerankSpec",
     "ResponseValidationError",
     "RetryPolicy",
     "RowLimitError",
