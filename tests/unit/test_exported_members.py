@@ -56,8 +56,8 @@ PUBLIC = {
         "RequestRecord",
         "connect",
     ],
-    "langchain_modelstudio": ["ModelStudioEmbeddings"],
-    "llama_index_modelstudio": ["ModelStudioEmbedding"],
+    "langchain_modelstudio": ["ModelStudioEmbeddings", "ModelStudioRerank"],
+    "llama_index_modelstudio": ["ModelStudioEmbedding", "ModelStudioRerank"],
 }
 
 
