@@ -99,11 +99,8 @@ async def test_split_results_equal_one_request_where_the_list_fits(
     reference = make_reranker(protocol=protocol).rerank(QUERY, documents)
     assert len(emulator.log) == 1
     split = make_reranker(protocol=protocol)
-    object.__setattr__(split.spec, "documents_per_request", 7)
-    try:
-        assert await split.arerank(QUERY, documents) == reference
-    finally:
-        object.__setattr__(split.spec, "documents_per_request", 500)
+    split.spec = replace(split.spec, documents_per_request=7)  # as if the model took 7
+    assert await split.arerank(QUERY, documents) == reference
     assert len(emulator.log) == 1 + math.ceil(40 / 7)
 
 
