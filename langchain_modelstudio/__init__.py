@@ -1,4 +1,4 @@
-"""LangChain integration for Alibaba Cloud Model Studio text embeddings."""
+"""LangChain integration for Alibaba Cloud Model Studio text embeddings and reranking."""
 
 try:
     import langchain_core  # noqa: F401  (the framework is an extra)
@@ -9,5 +9,6 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
     ) from exc
 
 from .embeddings import ModelStudioEmbeddings
+from .rerank import ModelStudioRerank
 
-__all__ = ["ModelStudioEmbeddings"]
+__all__ = ["ModelStudioEmbeddings", "ModelStudioRerank"]

@@ -1,4 +1,4 @@
-"""LlamaIndex integration for Alibaba Cloud Model Studio text embeddings."""
+"""LlamaIndex integration for Alibaba Cloud Model Studio text embeddings and reranking."""
 
 try:
     import llama_index.core  # noqa: F401  (the framework is an extra)
@@ -9,5 +9,6 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
     ) from exc
 
 from .embeddings import ModelStudioEmbedding
+from .rerank import ModelStudioRerank
 
-__all__ = ["ModelStudioEmbedding"]
+__all__ = ["ModelStudioEmbedding", "ModelStudioRerank"]

@@ -52,6 +52,13 @@ if TYPE_CHECKING:
     from .ratelimit import (
         RateLimit,
     )
+    from .rerank_client import (
+        RerankClient,
+    )
+    from .rerank_models import (
+        RERANK_MODELS,
+        RerankSpec,
+    )
     from .retry import (
         RetryPolicy,
     )
@@ -96,6 +103,9 @@ _LAZY: dict[str, str] = {
     "MODELS": ".models",
     "ModelSpec": ".models",
     "estimate_tokens": ".planning",
+    "RerankClient": ".rerank_client",
+    "RERANK_MODELS": ".rerank_models",
+    "RerankSpec": ".rerank_models",
     "RetryPolicy": ".retry",
     "Usage": ".usage",
     "RateLimit": ".ratelimit",
@@ -108,6 +118,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "REGIONS",
+    "RERANK_MODELS",
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
@@ -132,6 +143,8 @@ __all__ = [
     "RateLimitError",
     "Region",
     "RequestRateLimitError",
+    "RerankClient",
+    "RerankSpec",
     "ResponseValidationError",
     "RetryPolicy",
     "RowLimitError",

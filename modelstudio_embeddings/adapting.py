@@ -13,11 +13,15 @@ import numpy as np
 
 from .client import EmbeddingClient
 from .errors import ConfigurationError, ModelStudioError, PartialEmbeddings
+from .rerank_client import RerankClient
+from .rerank_settings import RerankSettings
 from .settings import ClientSettings
 
 __all__ = [
     "CLIENT_SETTINGS",
+    "RERANK_SETTINGS",
     "build_client",
+    "build_reranker",
     "configured",
     "errors_at",
 ]
@@ -33,6 +37,19 @@ def build_client(model: str, api_key: str | None, fields: Mapping[str, Any]) -> 
     """The core client from an adapter's fields (those named in ``CLIENT_SETTINGS``)."""
     settings = ClientSettings(model=model, **{name: fields[name] for name in CLIENT_SETTINGS})
     return EmbeddingClient.from_settings(settings, api_key)
+
+
+RERANK_SETTINGS: tuple[str, ...] = tuple(
+    field.name for field in dataclasses.fields(RerankSettings) if field.name != "model"
+)
+"""Every setting of the core rerank client but the model and the key: both rerank adapters
+offer them all."""
+
+
+def build_reranker(model: str, api_key: str | None, fields: Mapping[str, Any]) -> RerankClient:
+    """The core rerank client from an adapter's fields (those named in ``RERANK_SETTINGS``)."""
+    settings = RerankSettings(model=model, **{name: fields[name] for name in RERANK_SETTINGS})
+    return RerankClient.from_settings(settings, api_key)
 
 
 def configured(owner: str, build: Callable[[], object]) -> None:

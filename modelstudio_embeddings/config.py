@@ -32,6 +32,8 @@ __all__ = [
 
 COMPATIBLE_PATH = "/compatible-mode/v1"
 NATIVE_PATH = "/api/v1"
+RERANK_COMPATIBLE_PATH = "/compatible-api/v1"
+"""Rerank's OpenAI-compatible base (``compatible-api``, not the embeddings' ``compatible-mode``)."""
 ENV_API_KEY = "DASHSCOPE_API_KEY"
 ENV_BASE_URLS = ("DASHSCOPE_BASE_URL", "DASHSCOPE_API_BASE")
 DEFAULT_REGION = "cn-beijing"
@@ -143,8 +145,9 @@ def normalize_host_url(url: str, *, allow_insecure_http: bool = False) -> str:
     """``scheme://host[:port]`` from a bare host or any URL of the service, trailing parts dropped.
 
     Accepts ``dashscope.aliyuncs.com``, ``https://dashscope.aliyuncs.com/``,
-    ``.../compatible-mode/v1`` and ``.../api/v1``. Plain ``http://`` is refused for any host but
-    loopback unless ``allow_insecure_http`` is set, because the key travels in a header.
+    ``.../compatible-mode/v1``, ``.../compatible-api/v1`` (rerank) and ``.../api/v1``. Plain
+    ``http://`` is refused for any host but loopback unless ``allow_insecure_http`` is set,
+    because the key travels in a header.
     """
     text = url.strip()
     if not text:
@@ -189,7 +192,10 @@ _HOST = re.compile(
 _KNOWN_PATHS = (
     COMPATIBLE_PATH + "/embeddings",
     COMPATIBLE_PATH,
+    RERANK_COMPATIBLE_PATH + "/reranks",
+    RERANK_COMPATIBLE_PATH,
     NATIVE_PATH + "/services/embeddings/text-embedding/text-embedding",
+    NATIVE_PATH + "/services/rerank/text-rerank/text-rerank",
     NATIVE_PATH,
 )
 

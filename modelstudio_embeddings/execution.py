@@ -37,6 +37,7 @@ from .wire import EmbedOptions, Protocol, SparseEmbedding, decode_json
 __all__ = [
     "Call",
     "EmbedRequests",
+    "JobState",
     "Outcome",
     "Receipt",
     "Reply",
@@ -123,7 +124,93 @@ class EmbedRequests:
 _ROW_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
 
 
-class Call:
+class JobState:
+    """What every job (an embedding ``Call``, a rerank call) shares: its stop flag, deadline,
+    first fatal error, and the decision to retry a failed request or give up. Written once so
+    every kind of request retries, stops and expires alike."""
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy,
+        usage: UsageCounter,
+        deadline: float | None,
+        timeout: float | None,
+        rng: random.Random | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._retry = retry
+        self._usage = usage
+        self._deadline = deadline
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._fatal: ModelStudioError | None = None
+        self._stop = threading.Event()
+        self._timeout = timeout
+        self._clock = clock
+
+    @property
+    def stopped(self) -> threading.Event:
+        """Set once the call must start nothing more: stopped by its caller, or failed for good.
+        The sync executor sleeps on it, so a back-off ends the moment the call does."""
+        return self._stop
+
+    @property
+    def deadline(self) -> float | None:
+        """The clock time (``time.monotonic``) by which the call must end, if any."""
+        return self._deadline
+
+    def stop(self) -> None:
+        """Start no further requests or retries (the caller was cancelled or interrupted)."""
+        self._stop.set()
+
+    def _over(self) -> bool:
+        return self._stop.is_set() or self._fatal is not None
+
+    def request_timeout(self) -> float | None:
+        """Seconds a request sent now may take in all: the per-request timeout, cut to what
+        is left before the deadline (never below a millisecond)."""
+        if self._deadline is None:
+            return self._timeout
+        left = max(0.001, self._deadline - self._clock())
+        return left if self._timeout is None else min(self._timeout, left)
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (None without one), for waits outside a request."""
+        return None if self._deadline is None else max(0.0, self._deadline - self._clock())
+
+    def fail(self, error: ModelStudioError) -> None:
+        """End the call with ``error`` (the first one wins); every worker stops."""
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+        self._stop.set()
+
+    _fail = fail
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and self._clock() >= self._deadline
+
+    def _sleep_crosses_deadline(self, delay: float) -> bool:
+        return self._deadline is not None and self._clock() + delay >= self._deadline
+
+    def _backoff(self, error: ModelStudioError, retries: int) -> float | None:
+        """Seconds to wait before re-sending a request that failed with ``error`` (counted as a
+        retry), or None: the call has failed with it, or was stopped meanwhile."""
+        delay = self._retry.delay(retries, error, self._rng)
+        if delay is None or self._sleep_crosses_deadline(delay):
+            why = self._retry.why_final(error, retries)
+            if why and why not in error.message:
+                error.message = f"{error.message} {why}"
+            self._fail(error)
+            return None
+        if self._over():  # stopped while the request was out: no retry
+            return None
+        self._usage.add(retries=1)
+        return delay
+
+
+class Call(JobState):
     """The state of one ``embed`` call: the output, what is done, what failed and why."""
 
     def __init__(
@@ -159,36 +246,15 @@ class Call:
         self._pending: deque[Batch] = deque(plan_batches(len(texts), rows_per_request()))
         self._rows_per_request = rows_per_request
         self._learn = learn_rows_per_request
-        self._retry = retry
-        self._usage = usage
         self._progress = progress
-        self._deadline = deadline
-        self._rng = rng or random.Random()
-        self._lock = threading.Lock()
         self._flagged: dict[type[ModelStudioError], list[tuple[int, ModelStudioError]]] = {}
-        self._fatal: ModelStudioError | None = None
-        self._stop = threading.Event()
-        self._timeout = timeout
-        self._clock = clock
+        super().__init__(
+            retry=retry, usage=usage, deadline=deadline, timeout=timeout, rng=rng, clock=clock
+        )
 
     @property
     def batches_pending(self) -> int:
         return len(self._pending)
-
-    @property
-    def stopped(self) -> threading.Event:
-        """Set once the call must start nothing more: stopped by its caller, or failed for good.
-        The sync executor sleeps on it, so a back-off ends the moment the call does."""
-        return self._stop
-
-    @property
-    def deadline(self) -> float | None:
-        """The clock time (``time.monotonic``) by which the call must end, if any."""
-        return self._deadline
-
-    def stop(self) -> None:
-        """Start no further requests or retries (the caller was cancelled or interrupted)."""
-        self._stop.set()
 
     # --- reading answers: the call writes its own results --------------------------------
 
@@ -272,33 +338,11 @@ class Call:
                     if pieces is not None:
                         stack.extend(reversed(pieces))
                         break
-                    delay = self._retry.delay(retries, error, self._rng)
-                    if delay is None or self._sleep_crosses_deadline(delay):
-                        why = self._retry.why_final(error, retries)
-                        if why and why not in error.message:
-                            error.message = f"{error.message} {why}"
-                        self._fail(error)
-                        return
-                    if self._over():  # stopped while the request was out: no retry
+                    delay = self._backoff(error, retries)
+                    if delay is None:
                         return
                     retries += 1
-                    self._usage.add(retries=1)
                     yield Sleep(delay)
-
-    def _over(self) -> bool:
-        return self._stop.is_set() or self._fatal is not None
-
-    def request_timeout(self) -> float | None:
-        """Seconds a request sent now may take in all: the per-request timeout, cut to what
-        is left before the deadline (never below a millisecond)."""
-        if self._deadline is None:
-            return self._timeout
-        left = max(0.001, self._deadline - self._clock())
-        return left if self._timeout is None else min(self._timeout, left)
-
-    def time_left(self) -> float | None:
-        """Seconds until the deadline (None without one), for waits outside a request."""
-        return None if self._deadline is None else max(0.0, self._deadline - self._clock())
 
     def _next_batch(self) -> Batch | None:
         with self._lock:
@@ -330,15 +374,6 @@ class Call:
             return []
         return None
 
-    def fail(self, error: ModelStudioError) -> None:
-        """End the call with ``error`` (the first one wins); every worker stops."""
-        with self._lock:
-            if self._fatal is None:
-                self._fatal = error
-        self._stop.set()
-
-    _fail = fail
-
     def expire(self) -> None:
         """The deadline passed while requests were still in flight: end the call now."""
         self.fail(
@@ -348,12 +383,6 @@ class Call:
                 indices=np.flatnonzero(~self._done).tolist(),
             )
         )
-
-    def _past_deadline(self) -> bool:
-        return self._deadline is not None and self._clock() >= self._deadline
-
-    def _sleep_crosses_deadline(self, delay: float) -> bool:
-        return self._deadline is not None and self._clock() + delay >= self._deadline
 
     def _deadline_error(
         self, batch: Batch, cause: ModelStudioError | None = None

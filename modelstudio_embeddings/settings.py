@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_TIMEOUT",
     "ClientSettings",
+    "check_shared_settings",
+    "retry_in_force",
 ]
 
 DEFAULT_MAX_CONCURRENCY = 16
@@ -85,30 +87,13 @@ class ClientSettings:
     def __post_init__(self) -> None:
         resolve_dimensions(resolve_model(self.model), self.dimensions)
         _one_of("protocol", self.protocol, PROTOCOL_NAMES)
-        _one_of("on_too_long", self.on_too_long, ON_TOO_LONG)
-        _one_of("tokenizer", self.tokenizer, TOKENIZERS)
-        if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
-            raise ConfigurationError("max_concurrency must be an int of at least 1.")
-        if self.max_retries is not None and (not _is_int(self.max_retries) or self.max_retries < 0):
-            raise ConfigurationError("max_retries must be an int of 0 or more.")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float):
-            raise ConfigurationError("timeout must be a number of seconds.")
-        if not self.timeout > 0:
-            raise ConfigurationError("timeout must be a positive number of seconds.")
+        check_shared_settings(self)
         if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
             raise ConfigurationError(
                 "rate_limit must be a RateLimit(requests_per_minute=..., tokens_per_minute=...)."
             )
         if self.rate_budget is not None and not isinstance(self.rate_budget, _BUDGETS):
             raise ConfigurationError("rate_budget must be LocalBudget() or FileBudget(path).")
-        policy = self.retry_policy
-        if policy is not None and not isinstance(policy, RetryPolicy):
-            raise ConfigurationError("retry_policy must be a RetryPolicy.")
-        if policy is not None and self.max_retries not in (None, policy.max_retries):
-            raise ConfigurationError(
-                f"max_retries={self.max_retries} contradicts retry_policy.max_retries="
-                f"{policy.max_retries}: pass one of them."
-            )
 
     @property
     def spec(self) -> ModelSpec:
@@ -123,11 +108,7 @@ class ClientSettings:
     @property
     def retry(self) -> RetryPolicy:
         """The retry policy in force."""
-        if self.retry_policy is not None:
-            return self.retry_policy
-        if self.max_retries is None:
-            return RetryPolicy()
-        return RetryPolicy(max_retries=self.max_retries)
+        return retry_in_force(self.retry_policy, self.max_retries)
 
     @property
     def initial_concurrency(self) -> int:
@@ -141,6 +122,40 @@ class ClientSettings:
     def as_dict(self) -> dict[str, Any]:
         """The settings by name (never a key: there is none here)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_shared_settings(settings: Any) -> None:
+    """The checks of the settings every client has (embeddings and rerank alike): limits,
+    timeout, retries, ``on_too_long`` and ``tokenizer``; a ConfigurationError for the first
+    wrong one."""
+    _one_of("on_too_long", settings.on_too_long, ON_TOO_LONG)
+    _one_of("tokenizer", settings.tokenizer, TOKENIZERS)
+    if not _is_int(settings.max_concurrency) or settings.max_concurrency < 1:
+        raise ConfigurationError("max_concurrency must be an int of at least 1.")
+    retries = settings.max_retries
+    if retries is not None and (not _is_int(retries) or retries < 0):
+        raise ConfigurationError("max_retries must be an int of 0 or more.")
+    if isinstance(settings.timeout, bool) or not isinstance(settings.timeout, int | float):
+        raise ConfigurationError("timeout must be a number of seconds.")
+    if not settings.timeout > 0:
+        raise ConfigurationError("timeout must be a positive number of seconds.")
+    policy = settings.retry_policy
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise ConfigurationError("retry_policy must be a RetryPolicy.")
+    if policy is not None and retries not in (None, policy.max_retries):
+        raise ConfigurationError(
+            f"max_retries={retries} contradicts retry_policy.max_retries="
+            f"{policy.max_retries}: pass one of them."
+        )
+
+
+def retry_in_force(retry_policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+    """The retry policy a client uses: the one given, else the default with ``max_retries``."""
+    if retry_policy is not None:
+        return retry_policy
+    if max_retries is None:
+        return RetryPolicy()
+    return RetryPolicy(max_retries=max_retries)
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:

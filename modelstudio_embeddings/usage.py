@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, fields
+from typing import Protocol
 
-from .models import ModelSpec
+__all__ = ["PricedModel", "Usage", "UsageCounter"]
 
-__all__ = ["Usage", "UsageCounter"]
+
+class PricedModel(Protocol):
+    """What usage needs of a model table entry (embedding or rerank): its name and prices."""
+
+    @property
+    def name(self) -> str: ...
+
+    def cost_cny(self, tokens: int) -> float: ...
+
+    def cost_usd(self, tokens: int) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -22,11 +32,11 @@ class Usage:
     throttled: int = 0
     """Responses that were 429."""
     rows: int = 0
-    """Rows embedded successfully."""
+    """Rows embedded (or documents scored, for rerank) successfully."""
     truncated_rows: int = 0
     """Rows cut down to the model's token limit (``on_too_long="truncate"``)."""
     prompt_tokens: int = 0
-    """Tokens the service billed (its ``usage.prompt_tokens``)."""
+    """Tokens the service billed (its ``usage.prompt_tokens``; rerank's ``total_tokens``)."""
     cost_cny: float = 0.0
     """Estimated price of ``prompt_tokens`` at the model's Beijing list price, in CNY."""
     cost_usd: float = 0.0
@@ -74,9 +84,9 @@ _SECONDS = frozenset({"budget_wait_seconds", "service_seconds"})
 
 
 class UsageCounter:
-    """Thread-safe running totals behind ``EmbeddingClient.usage``."""
+    """Thread-safe running totals behind ``EmbeddingClient.usage`` and ``RerankClient.usage``."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: PricedModel) -> None:
         self._spec = spec
         self._lock = threading.Lock()
         self._counts: dict[str, float] = {

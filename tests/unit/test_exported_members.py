@@ -12,6 +12,7 @@ PUBLIC = {
         "DEFAULT_MODEL",
         "MODELS",
         "REGIONS",
+        "RERANK_MODELS",
         "APIConnectionError",
         "APITimeoutError",
         "AuthenticationError",
@@ -36,6 +37,8 @@ PUBLIC = {
         "RateLimitError",
         "Region",
         "RequestRateLimitError",
+        "RerankClient",
+        "RerankSpec",
         "ResponseValidationError",
         "RetryPolicy",
         "RowLimitError",
@@ -56,8 +59,8 @@ PUBLIC = {
         "RequestRecord",
         "connect",
     ],
-    "langchain_modelstudio": ["ModelStudioEmbeddings"],
-    "llama_index_modelstudio": ["ModelStudioEmbedding"],
+    "langchain_modelstudio": ["ModelStudioEmbeddings", "ModelStudioRerank"],
+    "llama_index_modelstudio": ["ModelStudioEmbedding", "ModelStudioRerank"],
 }
 
 
