@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 __all__ = ["PricedModel", "Usage", "UsageCounter"]
@@ -41,9 +41,9 @@ class Usage:
     """Estimated price of ``prompt_tokens`` at the model's Beijing list price, in CNY."""
     cost_usd: float = 0.0
     """The same at the international (Singapore) list price, in USD; 0 where not offered."""
-    budget_wait_seconds: float = 0.0
+    budget_wait_seconds: float = field(default=0.0, repr=False)
     """Time requests waited for the account's budget (rate limits) before they were sent."""
-    service_seconds: float = 0.0
+    service_seconds: float = field(default=0.0, repr=False)
     """Time requests spent at the service, from sending to the answer (summed over requests
     in flight at once). Mostly budget wait: the rate limits bound the work; mostly service:
     latency and ``max_concurrency`` do."""
@@ -57,10 +57,13 @@ class Usage:
         return Usage(model=self.model, **values)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.requests} requests ({self.retries} retries, {self.throttled} throttled), "
             f"{self.rows} rows, {self.prompt_tokens} tokens, ~{self.cost_cny:.6f} CNY"
         )
+        if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work
+            text += f", {self.budget_wait_seconds:.1f} s waiting for the rate limits"
+        return text
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -75,6 +78,8 @@ class Usage:
                 ("rows truncated", self.truncated_rows),
                 ("prompt tokens", self.prompt_tokens),
                 ("estimated cost", f"{self.cost_cny:.6f} CNY"),
+                ("waiting for the rate limits", f"{self.budget_wait_seconds:.2f} s"),
+                ("at the service (summed)", f"{self.service_seconds:.2f} s"),
             )
         )
         return f"<table>{rows}</table>"
