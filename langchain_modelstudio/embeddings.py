@@ -17,6 +17,7 @@ from modelstudio_embeddings import (
     FileBudget,
     LocalBudget,
     RateLimit,
+    RayBudget,
     RetryPolicy,
     Usage,
 )
@@ -61,8 +62,8 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     rate_limit: RateLimit | None = Field(
         default=None, description="The account's RPM/TPM; None: published, else learned."
     )
-    rate_budget: LocalBudget | FileBudget | None = Field(
-        default=None, description="Where the budget lives: this process, or a shared file."
+    rate_budget: LocalBudget | FileBudget | RayBudget | None = Field(
+        default=None, description="Where the budget lives: this process, a file or a Ray actor."
     )
     query_instruction: str | None = Field(
         default=None, description="v4 task instruction sent with queries (native protocol)."

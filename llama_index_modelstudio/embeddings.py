@@ -26,6 +26,7 @@ from modelstudio_embeddings import (
     LocalBudget,
     ModelStudioError,
     RateLimit,
+    RayBudget,
     RetryPolicy,
     Usage,
 )
@@ -95,8 +96,8 @@ class ModelStudioEmbedding(BaseEmbedding):
     rate_limit: RateLimit | None = Field(
         default=None, frozen=True, description="The account's RPM/TPM; None: published/learned."
     )
-    rate_budget: LocalBudget | FileBudget | None = Field(
-        default=None, frozen=True, description="This process's budget, or a shared file."
+    rate_budget: LocalBudget | FileBudget | RayBudget | None = Field(
+        default=None, frozen=True, description="This process, a shared file or a Ray actor."
     )
     show_progress: bool = Field(default=False, description="One per-row bar per batch call.")
     query_instruction: str | None = Field(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .governor import (
         FileBudget,
         LocalBudget,
+        RayBudget,
     )
     from .models import (
         DEFAULT_MODEL,
@@ -111,6 +112,7 @@ _LAZY: dict[str, str] = {
     "RateLimit": ".ratelimit",
     "LocalBudget": ".governor",
     "FileBudget": ".governor",
+    "RayBudget": ".governor",
     "SparseEmbedding": ".wire",
 }
 
@@ -141,6 +143,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RayBudget",
     "Region",
     "RequestRateLimitError",
     "RerankClient",

@@ -22,7 +22,7 @@ from .config import resolve_config
 from .errors import ConfigurationError
 from .execution import Call, EmbedRequests
 from .executor import Executor
-from .governor import FileBudget, Governor, LocalBudget
+from .governor import FileBudget, Governor, LocalBudget, RayBudget
 from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
@@ -76,8 +76,9 @@ class EmbeddingClient:
         tokenizer: ``auto``, ``qwen`` or ``estimate`` token counts for that limit.
         rate_limit: The account's limits (``RateLimit``); None: the published ones for the
             service's own hosts, else learned from 429s.
-        rate_budget: ``LocalBudget()`` (default) or ``FileBudget(path)``, shared by every
-            process of the machine naming the file.
+        rate_budget: ``LocalBudget()`` (default), ``FileBudget(path)``, shared by every
+            process of the machine naming the file, or ``RayBudget(name)``, shared by every
+            process of a Ray cluster naming the actor (the ``ray`` extra).
     """
 
     def __init__(
@@ -100,7 +101,7 @@ class EmbeddingClient:
         on_too_long: str = "error",
         tokenizer: str = "auto",
         rate_limit: RateLimit | None = None,
-        rate_budget: LocalBudget | FileBudget | None = None,
+        rate_budget: LocalBudget | FileBudget | RayBudget | None = None,
     ) -> None:
         settings = ClientSettings(
             model=model,

@@ -41,6 +41,7 @@ __all__ = [
     "FileBudget",
     "Governor",
     "LocalBudget",
+    "RayBudget",
     "new_state",
     "settle",
     "take",
@@ -318,6 +319,34 @@ class _FileBackend:
 
     def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
         self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+
+
+@dataclass(frozen=True)
+class RayBudget:
+    """One budget for every process of a Ray cluster that names the same actor: the state lives
+    in a named Ray actor (created by the first process to use it, found by the others with
+    ``get_if_exists``), so N workers share the account's requests and tokens per minute instead
+    of each pacing at the whole limit. Only settings travel in a pickle; ``ray`` is imported
+    when the budget is first used (the ``ray`` extra).
+
+    Args:
+        name: The actor's name; clients naming the same one share one budget.
+        namespace: The Ray namespace to look the actor up in; None: the job's own (a budget
+            shared by several jobs needs a namespace they all name, and ``detached=True``).
+        detached: Keep the actor alive after the job (and the process) that created it ends,
+            until ``ray.kill`` or the cluster's end. When False, the actor lives as long as
+            the process that created it; if that process ends first, the next call creates
+            a fresh budget (which starts its slow start again).
+    """
+
+    name: str = "modelstudio-budget"
+    namespace: str | None = None
+    detached: bool = False
+
+    def open(self) -> BudgetBackend:
+        from .ray_budget import RayBackend  # imports ray: only when a Ray budget is used
+
+        return RayBackend(self)
 
 
 def _from_dict(data: dict[str, Any]) -> BudgetState:

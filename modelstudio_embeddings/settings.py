@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import resolve_dimensions, resolve_model
 from .errors import ConfigurationError
-from .governor import FileBudget, LocalBudget
+from .governor import FileBudget, LocalBudget, RayBudget
 from .models import DEFAULT_MODEL, ModelSpec
 from .ratelimit import RateLimit
 from .retry import RetryPolicy
@@ -31,7 +31,7 @@ DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_INITIAL_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 60.0
 PROTOCOL_NAMES = ("compatible", "native")
-_BUDGETS = (LocalBudget, FileBudget)
+_BUDGETS = (LocalBudget, FileBudget, RayBudget)
 ON_TOO_LONG = ("error", "truncate")
 
 
@@ -62,8 +62,9 @@ class ClientSettings:
         rate_limit: The account's limits for this model (``RateLimit``). None: the limits the
             service publishes for the model and region where the host is the service's own,
             else learned from 429s; a field of ``RateLimit`` left None is learned.
-        rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default) or
-            ``FileBudget(path)`` (every process of the machine naming that file shares it).
+        rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default),
+            ``FileBudget(path)`` (every process of the machine naming that file shares it) or
+            ``RayBudget(name)`` (every process of a Ray cluster naming that actor shares it).
     """
 
     model: str = DEFAULT_MODEL
@@ -82,7 +83,7 @@ class ClientSettings:
     on_too_long: str = "error"
     tokenizer: str = "auto"
     rate_limit: RateLimit | None = None
-    rate_budget: LocalBudget | FileBudget | None = None
+    rate_budget: LocalBudget | FileBudget | RayBudget | None = None
 
     def __post_init__(self) -> None:
         resolve_dimensions(resolve_model(self.model), self.dimensions)
@@ -93,7 +94,9 @@ class ClientSettings:
                 "rate_limit must be a RateLimit(requests_per_minute=..., tokens_per_minute=...)."
             )
         if self.rate_budget is not None and not isinstance(self.rate_budget, _BUDGETS):
-            raise ConfigurationError("rate_budget must be LocalBudget() or FileBudget(path).")
+            raise ConfigurationError(
+                "rate_budget must be LocalBudget(), FileBudget(path) or RayBudget(name)."
+            )
 
     @property
     def spec(self) -> ModelSpec:

@@ -35,6 +35,7 @@ PUBLIC = {
         "PermissionDeniedError",
         "RateLimit",
         "RateLimitError",
+        "RayBudget",
         "Region",
         "RequestRateLimitError",
         "RerankClient",

@@ -1,0 +1,102 @@
+"""The Ray side of ``RayBudget``: a named actor holding the budget states, and the backend each
+client talks to it through.
+
+The actor runs the same pure functions as ``LocalBudget`` (``take``, ``settle``, ``throttled``
+on a ``BudgetState``) under its own clock, one call at a time, so every worker of the cluster
+sees one budget. Two things keep the actor's load small: ``settle`` and ``throttled`` are sent
+without waiting for an answer (a Ray actor runs one caller's calls in order), and a process
+that was told to wait does not ask again before that wait is over: its other threads are told
+the rest of the wait locally, so a pool of threads waiting for the budget costs about one call
+per grant, not one per thread.
+
+Imported only when a ``RayBudget`` is first used: it imports ``ray``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from .governor import ThrottleKind, _LocalBackend
+from .ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from .governor import RayBudget
+
+__all__ = ["BudgetActor", "RayBackend"]
+
+
+class BudgetActor:
+    """The budget states of one ``RayBudget`` name (one per budget group and limit)."""
+
+    def __init__(self) -> None:
+        self._budget = _LocalBackend()
+
+    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
+        return self._budget.take(group, limit, requests, tokens)
+
+    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
+        self._budget.settle(group, limit, tokens)
+
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
+        self._budget.throttled(group, limit, kind)
+
+
+# No CPU reserved: the actor does microseconds of arithmetic per call, and a reserved CPU
+# would take a slot from the work it paces. Restarted by Ray if its process dies.
+_RemoteBudgetActor: Any = ray.remote(num_cpus=0, max_restarts=-1)(BudgetActor)
+
+
+class RayBackend:
+    """A ``BudgetBackend`` whose state lives in the named actor of ``budget``; the actor is
+    looked up (or created) at the first call, and again if it is lost."""
+
+    def __init__(self, budget: RayBudget) -> None:
+        self.budget = budget
+        self._actor: Any = None
+        self._lock = threading.Lock()
+        self._not_before: dict[tuple[str, RateLimit], float] = {}
+
+    def _handle(self) -> Any:
+        if self._actor is None:
+            budget = self.budget
+            options: dict[str, Any] = {"name": budget.name, "get_if_exists": True}
+            if budget.namespace is not None:
+                options["namespace"] = budget.namespace
+            if budget.detached:
+                options["lifetime"] = "detached"
+            self._actor = _RemoteBudgetActor.options(**options).remote()
+        return self._actor
+
+    def _send(self, method: str, *args: Any) -> Any:
+        """Call the actor (an ObjectRef); a lost actor is looked up or created once again."""
+        try:
+            return getattr(self._handle(), method).remote(*args)
+        except ray.exceptions.RayActorError:
+            self._actor = None
+            return getattr(self._handle(), method).remote(*args)
+
+    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
+        key = (group, limit)
+        with self._lock:
+            now = time.monotonic()
+            hold = self._not_before.get(key, 0.0) - now
+            if hold > 0:
+                return hold
+            try:
+                wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
+            except ray.exceptions.RayActorError:
+                self._actor = None
+                wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
+            if wait > 0:
+                self._not_before[key] = now + wait
+            return wait
+
+    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
+        self._send("settle", group, limit, tokens)
+
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
+        self._send("throttled", group, limit, kind)
