@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from .governor import ThrottleKind, _LocalBackend
+from .governor import _LocalBackend
 from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
@@ -29,20 +29,23 @@ if TYPE_CHECKING:
 __all__ = ["BudgetActor", "RayBackend"]
 
 
+_METHODS = frozenset({"take", "settle", "throttled"})
+
+
 class BudgetActor:
-    """The budget states of one ``RayBudget`` name (one per budget group and limit)."""
+    """The budget states of one ``RayBudget`` name (one per budget group and limit), kept by
+    the same backend as ``LocalBudget``'s: the actor forwards each call of the
+    ``BudgetBackend`` protocol to it with the arguments it was given, so the two cannot
+    disagree about what a call means."""
 
     def __init__(self) -> None:
         self._budget = _LocalBackend()
 
-    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
-        return self._budget.take(group, limit, requests, tokens)
-
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._budget.settle(group, limit, tokens)
-
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._budget.throttled(group, limit, kind)
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``method`` of the budget backend (``take``, ``settle`` or ``throttled``)."""
+        if method not in _METHODS:
+            raise ValueError(f"not a budget method: {method!r}")
+        return getattr(self._budget, method)(*args, **kwargs)
 
 
 # No CPU reserved: the actor does microseconds of arithmetic per call, and a reserved CPU
@@ -71,13 +74,13 @@ class RayBackend:
             self._actor = _RemoteBudgetActor.options(**options).remote()
         return self._actor
 
-    def _send(self, method: str, *args: Any) -> Any:
+    def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call the actor (an ObjectRef); a lost actor is looked up or created once again."""
         try:
-            return getattr(self._handle(), method).remote(*args)
+            return self._handle().call.remote(method, *args, **kwargs)
         except ray.exceptions.RayActorError:
             self._actor = None
-            return getattr(self._handle(), method).remote(*args)
+            return self._handle().call.remote(method, *args, **kwargs)
 
     def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
         key = (group, limit)
@@ -95,8 +98,13 @@ class RayBackend:
                 self._not_before[key] = now + wait
             return wait
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._send("settle", group, limit, tokens)
+    # ``settle`` and ``throttled`` pass their arguments through as they come: the actor's
+    # backend is ``LocalBudget``'s, whose signature is the protocol's.
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._send("throttled", group, limit, kind)
+    def settle(self, group: str, limit: RateLimit, *args: Any, **kwargs: Any) -> None:
+        """Correct the budget by what an answer used; sent without waiting for the actor."""
+        self._send("settle", group, limit, *args, **kwargs)
+
+    def throttled(self, group: str, limit: RateLimit, *args: Any, **kwargs: Any) -> None:
+        """Report a 429 (cuts the shared level); sent without waiting for the actor."""
+        self._send("throttled", group, limit, *args, **kwargs)
