@@ -60,6 +60,7 @@ PUBLIC = {
         "RequestRecord",
         "connect",
     ],
+    "modelstudio_embeddings.ray": ["ROW_ERRORS", "EmbedBatch", "OnError", "RayBudget"],
     "langchain_modelstudio": ["ModelStudioEmbeddings", "ModelStudioRerank"],
     "llama_index_modelstudio": ["ModelStudioEmbedding", "ModelStudioRerank"],
 }
