@@ -222,7 +222,7 @@ class Executor:
             limiter.record_throttle(sent_in)
             if self.governor is not None:
                 step.receipt.used = 0
-                self.governor.throttled(_kind(error))
+                self.governor.throttled(_kind(error), step.receipt)
         return error
 
     def _settle(self, step: Send) -> None:

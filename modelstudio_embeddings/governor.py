@@ -10,8 +10,8 @@ it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its 
 - a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
   level then grows back additively, so independent clients sharing one account converge to
   fair shares instead of a 429 storm;
-- a limit not told is learned: no pacing until its first 429, then the rate that drew it,
-  probed upwards slowly after a quiet spell.
+- a limit not told is learned: no pacing until its first 429, then a little under the rate
+  the service accepted in the second before, probed upwards slowly after a quiet spell.
 
 The state is plain data advanced by pure functions, so it can live in this process
 (``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a
@@ -71,9 +71,11 @@ BURST_CUT = 0.5
 """The request level after a burst 429."""
 SAME_EVENT = 1.0
 """Seconds after a cut in which more 429s of that kind are the same event (sent before it)."""
-PROBE_AFTER = 10.0
+LEARNED_MARGIN = 0.9
+"""A learned limit is this share of the rate the service accepted when it said no."""
+PROBE_AFTER = 5.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
-PROBE_RATE = 0.02
+PROBE_RATE = 0.04
 """Share of a learned limit added per second while probing."""
 
 
@@ -177,34 +179,41 @@ def take(state: BudgetState, now: float, requests: float, tokens: float) -> floa
     for bucket, amount in ((state.requests, requests), (state.tokens, tokens)):
         if bucket.limit is not None:
             bucket.content -= amount
-        _count(bucket, now, amount)
     return 0.0
 
 
-def settle(state: BudgetState, now: float, tokens: float) -> None:
-    """Correct the token bucket by ``tokens`` (used minus estimated; negative gives back)."""
+def settle(state: BudgetState, now: float, correction: float, used: float) -> None:
+    """After an answer: correct the token bucket by ``correction`` (used minus estimated;
+    negative gives back), and count an accepted request of ``used`` tokens (0: refused) in
+    the observed rates, from which limits not told are learned."""
     _advance(state, now)
     bucket = state.tokens
     if bucket.limit is not None:
-        bucket.content = min(bucket.capacity(), bucket.content - tokens)
-    _count(bucket, now, tokens)
+        bucket.content = min(bucket.capacity(), bucket.content - correction)
+    if used > 0:
+        _count(state.requests, now, 1)
+        _count(bucket, now, used)
 
 
-def throttled(state: BudgetState, now: float, kind: ThrottleKind) -> None:
-    """A 429 of ``kind``: cut that budget's level (once per event), learning its limit from
-    the observed rate if it was not told."""
+def throttled(state: BudgetState, now: float, kind: ThrottleKind, amount: float = 1.0) -> None:
+    """A 429 of ``kind`` for a request of ``amount`` (1 request, or its tokens): cut that
+    budget's level (once per event), learning its limit from the observed rate if it was not
+    told."""
     _advance(state, now)
     bucket = state.tokens if kind == "tokens" else state.requests
     if now - bucket.cut_at < SAME_EVENT:
         return
     bucket.cut_at = now
     bucket.slow_start = False
-    if bucket.limit is None:  # learning: the rate that drew the 429 was over the limit
-        observed = bucket.observed()
-        if observed <= 0:
-            return
-        bucket.limit = observed
-        bucket.level = CUT
+    if not bucket.told and kind != "burst":
+        # Learning: the service accepted about its limit in the last second; pace a little
+        # under that, and probe upwards only after a quiet spell.
+        # Nothing accepted yet (the first answers of a flood are 429s): assume one such
+        # request a second, and probe upwards from there.
+        accepted = max(bucket.observed(), amount)
+        paced = math.inf if bucket.limit is None else bucket.rate()
+        bucket.limit = min(paced, accepted) * LEARNED_MARGIN
+        bucket.level = 1.0
     else:
         bucket.level = max(0.05, bucket.level * (BURST_CUT if kind == "burst" else CUT))
     bucket.content = min(bucket.content, 0.0)
@@ -221,9 +230,11 @@ class BudgetBackend(Protocol):
 
     def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float: ...
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None: ...
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None: ...
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None: ...
+    def throttled(
+        self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -256,11 +267,11 @@ class _LocalBackend:
         result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
         return result
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
 
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -313,11 +324,11 @@ class _FileBackend:
         result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
         return result
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
 
 
 def _from_dict(data: dict[str, Any]) -> BudgetState:
@@ -383,7 +394,8 @@ class Governor:
                 weight = 1.0 if self._learned == 0 else 0.2  # the first answer replaces the guess
                 self.tokens_per_char += weight * (observed - self.tokens_per_char)
                 self._learned += 1
-        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate)
+        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate, receipt.used)
 
-    def throttled(self, kind: ThrottleKind) -> None:
-        self.backend.throttled(self.group, self.limit, kind)
+    def throttled(self, kind: ThrottleKind, receipt: Receipt) -> None:
+        amount = receipt.estimate if kind == "tokens" else 1.0
+        self.backend.throttled(self.group, self.limit, kind, amount)
