@@ -359,14 +359,19 @@ class Governor:
     _learned: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def estimate(self, rows: int, chars: int) -> float:
-        return rows + chars * self.tokens_per_char
-
-    def wait(self, receipt: Receipt, stopped: threading.Event, time_left: float | None) -> float:
+    def wait(
+        self,
+        receipt: Receipt,
+        rows: int,
+        chars: int,
+        stopped: threading.Event,
+        time_left: float | None,
+    ) -> float:
         """Block until the budget grants the request (or the call stops or runs out of time);
-        the seconds waited. Raises TimeoutError past ``time_left``."""
+        the seconds waited. Raises TimeoutError past ``time_left``. The estimate is made
+        afresh at each try: a request that waited long must not carry an early guess."""
         waited = 0.0
-        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+        while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
                 raise TimeoutError("the budget would not grant the request in time")
             if stopped.wait(delay):
@@ -374,15 +379,21 @@ class Governor:
             waited += delay
         return waited
 
-    async def await_budget(self, receipt: Receipt, time_left: float | None) -> float:
+    async def await_budget(
+        self, receipt: Receipt, rows: int, chars: int, time_left: float | None
+    ) -> float:
         """``wait`` on the running event loop."""
         waited = 0.0
-        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+        while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
                 raise TimeoutError("the budget would not grant the request in time")
             await asyncio.sleep(delay)
             waited += delay
         return waited
+
+    def _try(self, receipt: Receipt, rows: int, chars: int) -> float:
+        receipt.estimate = rows + chars * self.tokens_per_char
+        return self.backend.take(self.group, self.limit, 1, receipt.estimate)
 
     def settle(self, receipt: Receipt, chars: int, rows: int) -> None:
         """Correct the budget by what the answer used, and learn tokens per character."""
