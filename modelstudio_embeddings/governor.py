@@ -71,11 +71,11 @@ BURST_CUT = 0.5
 """The request level after a burst 429."""
 SAME_EVENT = 1.0
 """Seconds after a cut in which more 429s of that kind are the same event (sent before it)."""
-LEARNED_MARGIN = 0.9
+LEARNED_MARGIN = 0.85
 """A learned limit is this share of the rate the service accepted when it said no."""
-PROBE_AFTER = 5.0
+PROBE_AFTER = 10.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
-PROBE_RATE = 0.04
+PROBE_RATE = 0.01
 """Share of a learned limit added per second while probing."""
 
 

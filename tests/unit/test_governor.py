@@ -15,6 +15,7 @@ from modelstudio_embeddings.governor import (
     BUCKET_SECONDS,
     BURST_CUT,
     CUT,
+    LEARNED_MARGIN,
     RECOVERY,
     UTILIZATION,
     BudgetState,
@@ -97,7 +98,7 @@ def test_a_limit_not_told_is_learned_from_the_rate_that_drew_the_429() -> None:
         settle(state, now, 0, 1000)
         now += 0.02
     throttled(state, now, "tokens")
-    assert state.tokens.limit == pytest.approx(50_000 * 0.9, rel=0.05)
+    assert state.tokens.limit == pytest.approx(50_000 * LEARNED_MARGIN, rel=0.05)
     assert state.requests.limit is None, "requests were not the limit"
     assert take(state, now + 0.01, 1, 40_000) > 0, "now paced"
 
