@@ -25,7 +25,7 @@ from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
-from .ratelimit import RateLimit, published_limit
+from .ratelimit import RateLimit, published_limit, region_of_host
 from .retry import RetryPolicy
 from .service import ServiceClient
 from .settings import (
@@ -127,21 +127,27 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         self._rows_per_request = self.spec.rows_per_request
         self._lock = threading.Lock()
 
-    def _new_governor(self) -> Governor:
-        """The account's budget for this model: told, published for this host, or learned."""
+    def _new_governor(self) -> Governor | None:
+        """The account's budget for this model: told, or published for this host (where a
+        field is None, learned). A host that is not the service's own (a proxy, the emulator)
+        with no ``rate_limit`` told is paced by the in-flight bound alone."""
         settings = self.settings
         published = published_limit(self.host_url, self.model)
-        limit = settings.rate_limit or (published.limit if published else RateLimit())
+        limit = settings.rate_limit or (published.limit if published else None)
+        if limit is None:
+            if region_of_host(self.host_url) is None:
+                return None
+            limit = RateLimit()  # the service's own host, limits not published: learn them
         group = published.group if published else f"{self.host_url}:{self.model}"
         backend = (settings.rate_budget or LocalBudget()).open()
         return Governor(backend, group, limit)
 
     @property
-    def rate_limit(self) -> RateLimit:
-        """The limits the client paces by (fields None are being learned)."""
+    def rate_limit(self) -> RateLimit | None:
+        """The limits the client paces by (fields None are being learned); None: not paced
+        by the account's budget, only by ``max_concurrency``."""
         governor = self._executor.governor
-        assert governor is not None
-        return governor.limit
+        return None if governor is None else governor.limit
 
     # --- settings, as attributes ---------------------------------------------------------------
 

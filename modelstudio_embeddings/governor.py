@@ -203,18 +203,24 @@ def throttled(state: BudgetState, now: float, kind: ThrottleKind, amount: float 
     bucket = state.tokens if kind == "tokens" else state.requests
     if now - bucket.cut_at < SAME_EVENT:
         return
-    bucket.cut_at = now
-    bucket.slow_start = False
     if not bucket.told and kind != "burst":
         # Learning: the service accepted about its limit in the last second; pace a little
-        # under that, and probe upwards only after a quiet spell.
-        # Nothing accepted yet (the first answers of a flood are 429s): assume one such
-        # request a second, and probe upwards from there.
-        accepted = max(bucket.observed(), amount)
+        # under that, and probe upwards only after a quiet spell. With nothing accepted
+        # lately (a lone 429, or the first answers of a flood) there is nothing to learn
+        # from: hold back this bucket's pace for now and learn at the next 429.
+        accepted = bucket.observed()
+        if accepted <= 0:
+            if bucket.limit is not None:
+                bucket.content = min(bucket.content, 0.0)
+            return
+        bucket.cut_at = now
         paced = math.inf if bucket.limit is None else bucket.rate()
         bucket.limit = min(paced, accepted) * LEARNED_MARGIN
         bucket.level = 1.0
+        bucket.slow_start = False
     else:
+        bucket.cut_at = now
+        bucket.slow_start = False
         bucket.level = max(0.05, bucket.level * (BURST_CUT if kind == "burst" else CUT))
     bucket.content = min(bucket.content, 0.0)
 
@@ -275,6 +281,11 @@ class _LocalBackend:
 
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
+
+    def forget_all(self) -> None:
+        """Start every budget group afresh (tests; a long-lived process after a change)."""
+        with self._lock:
+            self._states.clear()
 
 
 _LOCAL = _LocalBackend()

@@ -60,8 +60,9 @@ class ClientSettings:
         tokenizer: ``auto`` (exact when the ``tokenizer`` extra is installed), ``qwen``
             (exact, required) or ``estimate``.
         rate_limit: The account's limits for this model (``RateLimit``). None: the limits the
-            service publishes for the model and region where the host is the service's own,
-            else learned from 429s; a field of ``RateLimit`` left None is learned.
+            service publishes for the model and region where the host is the service's own
+            (learned where it publishes none); for another host (a proxy, the emulator) no
+            pacing by budget. A field of ``RateLimit`` left None is learned from 429s.
         rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default) or
             ``FileBudget(path)`` (every process of the machine naming that file shares it).
     """
