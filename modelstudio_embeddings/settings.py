@@ -35,8 +35,31 @@ _BUDGETS = (LocalBudget, FileBudget)
 ON_TOO_LONG = ("error", "truncate")
 
 
+class SharedSettings:
+    """What every client's settings value derives the same way (mixed into the dataclasses
+    ``ClientSettings`` and ``RerankSettings``)."""
+
+    max_concurrency: int
+    max_retries: int | None
+    retry_policy: RetryPolicy | None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return retry_in_force(self.retry_policy, self.max_retries)
+
+    @property
+    def initial_concurrency(self) -> int:
+        """Where the adaptive bound starts (slow start doubles it every round trip)."""
+        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings by name (never a key: there is none here)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(SharedSettings):
     """Every setting of a client but the key; invalid or contradictory values are refused here.
 
     Args:
@@ -106,23 +129,9 @@ class ClientSettings:
         """The output width: ``dimensions``, or the model's default."""
         return self.dimensions or self.spec.default_dimensions
 
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return retry_in_force(self.retry_policy, self.max_retries)
-
-    @property
-    def initial_concurrency(self) -> int:
-        """Where the adaptive bound starts (slow start doubles it every round trip)."""
-        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
-
     def with_(self, **changes: Any) -> ClientSettings:
         """A copy with some settings changed, validated again."""
         return replace(self, **changes)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings by name (never a key: there is none here)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def check_shared_settings(settings: Any) -> None:
