@@ -23,6 +23,7 @@ from ..config import resolve_config, resolve_dimensions, resolve_model
 from ..errors import ConfigurationError, ModelStudioError
 from ..models import DEFAULT_MODEL, ModelSpec
 from ..usage import Usage
+from .fingerprint import Fingerprint, fingerprint
 from .limits import (
     BATCH_ENDPOINT,
     BATCH_TEST_MODEL,
@@ -171,9 +172,11 @@ class BatchJob:
         if self.prepared:
             return int(self.manifest.get("rows") or 0)
         self.manifest.reset_plan()
+        digest = Fingerprint()
         rows = write_request_files(
-            texts, self.spec, self.dimensions, self.manifest, self.file_limits
+            digest.through(texts), self.spec, self.dimensions, self.manifest, self.file_limits
         )
+        self.manifest.set("fingerprint", digest.hexdigest())
         if rows == 0:
             raise ConfigurationError("No texts to embed.")
         self.manifest.set("rows", rows)
@@ -257,6 +260,11 @@ class BatchJob:
             if texts is None:
                 raise ConfigurationError("This manifest has no plan yet: pass the texts.")
             self.prepare(texts)
+        elif texts is not None and fingerprint(texts) != self.manifest.get("fingerprint"):
+            raise ConfigurationError(
+                f"{self.manifest.path} was planned for other texts: one manifest per corpus "
+                "(pass the same texts to resume, or a new manifest)."
+            )
         while True:
             self.submit()
             self.wait()
