@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchJob", "BatchResult", "CostEstimate", "RowFailure"]
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-_STORE_EVERY = 1000
-"""Output lines between a sink flush and the manifest commit that marks their rows stored."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,7 @@ class BatchJob:
         poll_interval: tuple[float, float] = (5.0, 60.0),
         show_progress: bool = False,
         on_event: Callable[[str, str], None] | None = None,
+        store_every: int = 1000,
     ) -> None:
         self.spec: ModelSpec = resolve_model(model)
         if self.spec.batch_price_cny_per_1k_tokens is None:
@@ -140,6 +139,8 @@ class BatchJob:
         self.poll_interval = poll_interval
         self.show_progress = show_progress
         self._on_event = on_event
+        self.store_every = store_every
+        """Output lines between a sink flush and the manifest commit marking them stored."""
         self._service: BatchService | None = None
         self._loaded: set[str] = set()
         """Jobs whose output this process has put into a non-persistent sink."""
@@ -472,7 +473,7 @@ class BatchJob:
                     seen.add(line.start)
                 else:
                     failed.append((line.start, line.reason or "error", line.retryable))
-                if len(done) + len(failed) >= _STORE_EVERY:
+                if len(done) + len(failed) >= self.store_every:
                     store()
         store()
         missing = [

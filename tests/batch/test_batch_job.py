@@ -107,7 +107,9 @@ def test_failed_lines_retry_or_are_reported_row_by_row(
     result = make_job().run(texts)
     assert not result.complete
     assert [f.row for f in result.failures] == list(range(20, 30))
-    assert "InvalidParameter" in result.failures[0].reason and "bad row" in result.failures[0].reason
+    assert (
+        "InvalidParameter" in result.failures[0].reason and "bad row" in result.failures[0].reason
+    )
     assert batch_emu.batch.stats.jobs_created == 1  # a 400 is not retried
 
 
