@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -46,6 +47,7 @@ def main() -> int:
             print(f"killed at {name} {detail}", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if args.memory:
         tracemalloc.start()
     started = time.monotonic()
@@ -69,6 +71,8 @@ def main() -> int:
         "jobs": result.jobs,
         "seconds": time.monotonic() - started,
         "largest_file_bytes": largest,
+        "rss_before_run_bytes": rss_before,
+        "rss_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     if args.memory:
         report["peak_bytes"] = tracemalloc.get_traced_memory()[1]
