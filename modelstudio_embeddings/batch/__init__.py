@@ -8,6 +8,7 @@ continues without paying twice.
 
 from __future__ import annotations
 
+from .calculator import CorpusComparison, compare_corpus
 from .job import BatchJob, BatchResult, CostEstimate, RowFailure
 from .limits import BATCH_TEST_MODEL, DEFAULT_FILE_LIMITS, FileLimits
 from .manifest import Manifest
@@ -19,6 +20,7 @@ __all__ = [
     "ArraySink",
     "BatchJob",
     "BatchResult",
+    "CorpusComparison",
     "CostEstimate",
     "FileLimits",
     "Manifest",
@@ -26,4 +28,5 @@ __all__ = [
     "ParquetSink",
     "RowFailure",
     "Sink",
+    "compare_corpus",
 ]
