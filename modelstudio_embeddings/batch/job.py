@@ -142,8 +142,12 @@ class BatchJob:
         self.store_every = store_every
         """Output lines between a sink flush and the manifest commit marking them stored."""
         self._service: BatchService | None = None
+        self._empty_sink = False
+        """The sink started empty in this process: stored rows must be downloaded again."""
         self._loaded: set[str] = set()
-        """Jobs whose output this process has put into a non-persistent sink."""
+        """Jobs whose output this process has put into the sink."""
+        self._at_risk: set[int] = set()
+        """Requests stored before the sink started empty, not yet stored again."""
 
     # --- the pieces ------------------------------------------------------------------------
 
@@ -245,15 +249,23 @@ class BatchJob:
 
     def fetch(self) -> None:
         """Download ended jobs' output and error files into the sink and the manifest."""
-        self.sink.open(self.rows, self.dimensions)
+        if self.sink.open(self.rows, self.dimensions):
+            self._empty_sink = True
+            self._at_risk = {r.start for r in self.manifest.requests(state="done")}
         for job in self.manifest.jobs():
             if job.status not in TERMINAL:
                 continue
-            if job.fetched and (self.sink.persistent or job.name in self._loaded):
+            if job.fetched and (not self._empty_sink or job.name in self._loaded):
                 continue
             self._fetch_job(job)
             self._loaded.add(job.name)
             self.manifest.set_fetched(job.name)
+        if self._at_risk:
+            # Rows stored in a sink that is gone and in no job's output (the real-time
+            # fallback's): say so rather than leave them unwritten.
+            reason = "stored by an earlier run in an output that is gone"
+            self.manifest.unmark_done((start, reason, False) for start in sorted(self._at_risk))
+            self._at_risk.clear()
 
     def run(self, texts: Iterable[str] | None = None) -> BatchResult:
         """Everything: prepare, submit, wait, fetch, follow-up rounds, fallback, result."""
@@ -469,6 +481,7 @@ class BatchJob:
                     continue
                 if line.vectors is not None:
                     self.sink.write(line.start, line.vectors)
+                    self._at_risk.discard(line.start)
                     done.append((line.start, line.tokens))
                     seen.add(line.start)
                 else:
@@ -523,6 +536,7 @@ class BatchJob:
                     self.manifest.mark_failed([(request.start, reason, False)])
                     continue
                 self.sink.write(request.start, vectors)
+                self._at_risk.discard(request.start)
                 self.sink.flush()
                 self.manifest.mark_done([(request.start, 0)])
 

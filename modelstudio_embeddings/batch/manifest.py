@@ -293,6 +293,14 @@ class Manifest:
                 [(reason, int(retryable), s) for s, reason, retryable in failures],
             )
 
+    def unmark_done(self, failures: Iterable[tuple[int, str, bool]]) -> None:
+        """Requests once stored whose rows are gone (the sink was replaced)."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE requests SET state = 'failed', reason = ?, retryable = ? WHERE start = ?",
+                [(reason, int(retryable), s) for s, reason, retryable in failures],
+            )
+
     def retryable_failures(self) -> list[RequestRecord]:
         query = (
             "SELECT start, stop, file, state, reason, attempts FROM requests "

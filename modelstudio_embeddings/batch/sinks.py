@@ -2,7 +2,9 @@
 
 Rows arrive in whatever order the service finishes them; a sink takes a block of rows at their
 position and, on ``flush``, makes what it holds durable. Only after a flush does the run mark
-those rows stored in its manifest, so a crash can lose work but never a row.
+those rows stored in its manifest, so a crash can lose work but never a row. ``open`` says
+whether the sink starts empty (a new array or file): the run then downloads again (free) what
+the manifest says was stored.
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ __all__ = ["ArraySink", "NpySink", "ParquetSink", "Sink"]
 class Sink(Protocol):
     """What a batch run writes to."""
 
-    persistent: bool
-    """True when stored rows outlive the process (the run then never fetches them again)."""
-
-    def open(self, rows: int, width: int) -> None:
-        """Make room for ``rows`` vectors of ``width`` (called again on resume)."""
+    def open(self, rows: int, width: int) -> bool:
+        """Make room for ``rows`` vectors of ``width``; True when it starts empty (it holds
+        nothing written before this call). Called more than once in a run."""
 
     def write(self, start: int, vectors: npt.NDArray[np.float32]) -> None:
         """Put rows ``start .. start + len(vectors)``."""
@@ -38,14 +38,14 @@ class Sink(Protocol):
 class ArraySink:
     """A float32 array in memory (``.array``): rows are fetched again after a restart."""
 
-    persistent = False
-
     def __init__(self) -> None:
         self.array: npt.NDArray[np.float32] = np.empty((0, 0), dtype=np.float32)
 
-    def open(self, rows: int, width: int) -> None:
-        if self.array.shape != (rows, width):
-            self.array = np.full((rows, width), np.nan, dtype=np.float32)
+    def open(self, rows: int, width: int) -> bool:
+        if self.array.shape == (rows, width):
+            return False
+        self.array = np.full((rows, width), np.nan, dtype=np.float32)
+        return True
 
     def write(self, start: int, vectors: npt.NDArray[np.float32]) -> None:
         self.array[start : start + len(vectors)] = vectors
@@ -60,25 +60,26 @@ class ArraySink:
 class NpySink:
     """A ``.npy`` file opened as a memory map: corpora larger than RAM, reopened on resume."""
 
-    persistent = True
-
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.array: np.memmap[Any, np.dtype[np.float32]] | None = None
 
-    def open(self, rows: int, width: int) -> None:
+    def open(self, rows: int, width: int) -> bool:
         from numpy.lib.format import open_memmap
 
+        if self.array is not None and self.array.shape == (rows, width):
+            return False
         if self.path.exists():
             existing = open_memmap(self.path, mode="r+")
             if existing.shape == (rows, width) and existing.dtype == np.float32:
                 self.array = existing
-                return
+                return False
             raise ValueError(
                 f"{self.path} holds {existing.shape} {existing.dtype}, not ({rows}, {width}) "
                 "float32: another run's output? Choose another path."
             )
         self.array = open_memmap(self.path, mode="w+", dtype=np.float32, shape=(rows, width))
+        return True
 
     def write(self, start: int, vectors: npt.NDArray[np.float32]) -> None:
         assert self.array is not None, "open() first"
@@ -97,22 +98,20 @@ class ParquetSink:
     """A Parquet file ``(id, text?, vector)`` (the ``parquet`` extra, pyarrow), written in row
     order at the end from a ``.npy`` memory map kept next to it while the run lasts."""
 
-    persistent = True
-
     def __init__(self, path: str | Path, *, with_text: bool = True, row_group: int = 8192):
         self.path = Path(path)
         self.with_text = with_text
         self.row_group = row_group
         self._staging = NpySink(self.path.with_name(self.path.name + ".staging.npy"))
 
-    def open(self, rows: int, width: int) -> None:
+    def open(self, rows: int, width: int) -> bool:
         try:
             import pyarrow  # noqa: F401
         except ImportError as exc:
             raise ImportError(
                 "ParquetSink needs pyarrow: pip install 'modelstudio-embeddings[parquet]'"
             ) from exc
-        self._staging.open(rows, width)
+        return self._staging.open(rows, width)
 
     def write(self, start: int, vectors: npt.NDArray[np.float32]) -> None:
         self._staging.write(start, vectors)

@@ -218,3 +218,18 @@ def test_cancel_then_resume_resubmits_the_rest(make_job: MakeJob, batch_emu: Emu
     assert make_job(sink=sink).run(texts).complete
     np.testing.assert_array_equal(sink.array, expected(texts))
     assert batch_emu.batch.stats.lines_billed == 20
+
+
+def test_a_new_output_file_gets_every_row_again_without_new_jobs(
+    make_job: MakeJob, batch_emu: Emulator, tmp_path: Path
+) -> None:
+    texts = corpus(150)
+    assert make_job(sink=NpySink(tmp_path / "a.npy")).run(texts).complete
+    (tmp_path / "a.npy").unlink()
+    assert make_job(sink=NpySink(tmp_path / "a.npy")).run(texts).complete
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), expected(texts))
+    sink = ArraySink()  # a fresh process's array: downloaded again, free
+    assert make_job(sink=sink).run(texts).complete
+    np.testing.assert_array_equal(sink.array, expected(texts))
+    stats = batch_emu.batch.stats
+    assert (stats.uploads, stats.jobs_created, stats.lines_billed) == (1, 1, 15)
