@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``batch`` action; the exit status is 1 when rows are left without vectors."""
     args = _parser().parse_args(argv)
     sink = _sink(getattr(args, "output", None))
+    if args.action == "run" and sink is None and not args.dry_run:
+        raise SystemExit("run needs --output (a .npy or .parquet file)")
     try:
         with _job(args, sink) as job:
             if args.action in ("run", "submit"):

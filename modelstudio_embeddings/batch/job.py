@@ -92,7 +92,19 @@ class BatchResult:
 
 
 class BatchJob:
-    """One corpus through the Batch API, recorded in the SQLite file ``manifest``."""
+    """One corpus through the Batch API, recorded in the SQLite file ``manifest``.
+
+    ``sink`` receives the vectors (default: an ``ArraySink`` in memory). ``model`` and
+    ``dimensions`` are fixed for the manifest's life; the key and host resolve as for
+    ``EmbeddingClient`` (arguments, then ``DASHSCOPE_*``; the Batch API serves Beijing).
+    ``completion_window`` goes to each job; ``file_limits`` caps each request file;
+    ``max_rounds`` bounds the follow-up jobs for failed requests and ``realtime_fallback``
+    embeds what is left through the real-time client. ``poll_interval`` is the first and the
+    longest wait between polls (back-off while nothing moves). ``on_event(step, detail)`` is
+    called after each step (``upload_sent``, ``uploaded``, ``create_sent``, ``created``,
+    ``stored``) -- a hook for logs and for tests that kill the process there; ``store_every``
+    output lines are flushed and recorded at a time.
+    """
 
     def __init__(
         self,
@@ -427,9 +439,11 @@ class BatchJob:
                 return
         name = existing.name if existing is not None else ds_name
         self.manifest.add_job_intent(name, file)
-        job = self.service.create(
-            file_id, self.completion_window, {"ds_name": ds_name}, BATCH_ENDPOINT
-        )
+        metadata = {
+            "ds_name": ds_name,
+            "ds_description": f"modelstudio-embeddings {self.spec.name} run {self.manifest.run_id}",
+        }
+        job = self.service.create(file_id, self.completion_window, metadata, BATCH_ENDPOINT)
         self._event("create_sent", name)
         self._record_job(name, job)
         self._event("created", name)
