@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-ray lint typecheck pytest bench docs emulator release-check clean notebooks
+.PHONY: demo test test-ray test-scale lint typecheck pytest bench docs emulator release-check clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Corpus-scale Batch API checks (200,000 rows through one file and one job; a few minutes).
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest -m scale -s
 
 # The 20,000-row Ray Data run at 30 requests per second (a few minutes on 2 cores); CI runs it
 # after `make test`. Its figures are printed and written to .pytest_cache/ray-figures.json.

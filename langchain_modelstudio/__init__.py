@@ -8,7 +8,8 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
         "(or [all] for both frameworks)."
     ) from exc
 
+from .batch import BatchPrecomputedEmbeddings
 from .embeddings import ModelStudioEmbeddings
 from .rerank import ModelStudioRerank
 
-__all__ = ["ModelStudioEmbeddings", "ModelStudioRerank"]
+__all__ = ["BatchPrecomputedEmbeddings", "ModelStudioEmbeddings", "ModelStudioRerank"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from copy import deepcopy
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -11,6 +9,7 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
+from langchain_modelstudio._keyless import KeylessPickling
 from modelstudio_embeddings import (
     DEFAULT_MODEL,
     EmbeddingClient,
@@ -27,7 +26,7 @@ from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIM
 __all__ = ["ModelStudioEmbeddings"]
 
 
-class ModelStudioEmbeddings(Serializable, Embeddings):
+class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
     """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LangChain.
 
     Any number of texts per call: the core splits them into requests within the model's limits
@@ -136,25 +135,3 @@ class ModelStudioEmbeddings(Serializable, Embeddings):
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"api_key": "DASHSCOPE_API_KEY"}
-
-    # --- copies and pickles: a pickle never holds the key; a copy in memory keeps it ----------
-
-    def __getstate__(self) -> dict[Any, Any]:
-        fields = {k: v for k, v in self.__dict__.items() if k != "api_key"}
-        return {"fields": fields}
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        if not os.environ.get("DASHSCOPE_API_KEY"):
-            from modelstudio_embeddings import ConfigurationError
-
-            raise ConfigurationError(
-                "An unpickled ModelStudioEmbeddings reads its key from DASHSCOPE_API_KEY (keys "
-                "are never pickled); set it before unpickling."
-            )
-        self.__init__(**state["fields"])  # type: ignore[misc]
-
-    def __copy__(self) -> ModelStudioEmbeddings:
-        return type(self)(**self.__dict__)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioEmbeddings:
-        return type(self)(**deepcopy(dict(self.__dict__), memo))

@@ -3,9 +3,7 @@ error logic of its own."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from copy import deepcopy
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
@@ -13,6 +11,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
+from langchain_modelstudio._keyless import KeylessPickling
 from modelstudio_embeddings import RerankClient, RetryPolicy, Usage
 from modelstudio_embeddings.adapting import build_reranker, configured
 from modelstudio_embeddings.rerank_models import DEFAULT_RERANK_MODEL
@@ -21,7 +20,7 @@ from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIM
 __all__ = ["ModelStudioRerank"]
 
 
-class ModelStudioRerank(BaseDocumentCompressor):
+class ModelStudioRerank(KeylessPickling, BaseDocumentCompressor):
     """Alibaba Cloud Model Studio reranking (qwen3-rerank, gte-rerank-v2, qwen3-vl-rerank) as a
     LangChain document compressor, e.g. in a ``ContextualCompressionRetriever``.
 
@@ -101,28 +100,6 @@ class ModelStudioRerank(BaseDocumentCompressor):
     def usage(self) -> Usage:
         """Requests, retries, tokens and estimated cost so far."""
         return self._client.usage
-
-    # --- copies and pickles: a pickle never holds the key; a copy in memory keeps it ----------
-
-    def __getstate__(self) -> dict[Any, Any]:
-        fields = {k: v for k, v in self.__dict__.items() if k != "api_key"}
-        return {"fields": fields}
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        if not os.environ.get("DASHSCOPE_API_KEY"):
-            from modelstudio_embeddings import ConfigurationError
-
-            raise ConfigurationError(
-                "An unpickled ModelStudioRerank reads its key from DASHSCOPE_API_KEY (keys are "
-                "never pickled); set it before unpickling."
-            )
-        self.__init__(**state["fields"])  # type: ignore[misc]
-
-    def __copy__(self) -> ModelStudioRerank:
-        return type(self)(**self.__dict__)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioRerank:
-        return type(self)(**deepcopy(dict(self.__dict__), memo))
 
 
 def _texts(documents: Sequence[Document]) -> list[str]:

@@ -8,7 +8,8 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
         "pip install 'modelstudio-embeddings[llama-index]' (or [all] for both frameworks)."
     ) from exc
 
+from .batch import BatchEmbeddingTransform
 from .embeddings import ModelStudioEmbedding
 from .rerank import ModelStudioRerank
 
-__all__ = ["ModelStudioEmbedding", "ModelStudioRerank"]
+__all__ = ["BatchEmbeddingTransform", "ModelStudioEmbedding", "ModelStudioRerank"]

@@ -7,13 +7,16 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to the demo or the emulator."""
+    """Dispatch to the demo, the Batch API commands or the emulator."""
     parser = argparse.ArgumentParser(
         prog="modelstudio-embeddings",
         description="Model Studio text embeddings for LangChain and LlamaIndex.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="embed a small handbook and answer three questions")
+    commands.add_parser(
+        "batch", add_help=False, help="embed a corpus through the Batch API (batch --help)"
+    )
     # No help of its own: ``emulator --help`` and every option go to the emulator's parser.
     commands.add_parser(
         "emulator", add_help=False, help="run the local service emulator (emulator --help)"
@@ -25,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run
 
         return run()
+    if args.command == "batch":
+        from .batch.cli import main as batch_main
+
+        return batch_main(rest)
     from modelstudio_emulator.__main__ import main as emulator_main
 
     return emulator_main(rest)

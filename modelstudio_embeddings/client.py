@@ -18,26 +18,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .config import resolve_config
 from .errors import ConfigurationError
 from .execution import Call, EmbedRequests
-from .executor import Executor
 from .governor import FileBudget, Governor, LocalBudget, RayBudget
 from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
-from .ratelimit import RateLimit, published_limit
+from .ratelimit import RateLimit, published_limit, region_of_host
 from .retry import RetryPolicy
+from .service import ServiceClient
 from .settings import (
     DEFAULT_INITIAL_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
     ClientSettings,
 )
-from .tokens import LazyCounter
-from .transport import AsyncTransport, SyncTransport
-from .usage import Usage, UsageCounter
 from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, validate_options
 
 __all__ = [
@@ -48,7 +44,7 @@ __all__ = [
 ]
 
 
-class EmbeddingClient:
+class EmbeddingClient(ServiceClient[ClientSettings]):
     """Embeds texts with one Model Studio model: ``embed`` (sync) and ``aembed`` (asyncio).
 
     Row i of the result is the vector of text i. Requests respect the model's row and token
@@ -80,6 +76,8 @@ class EmbeddingClient:
             process of the machine naming the file, or ``RayBudget(name)``, shared by every
             process of a Ray cluster naming the actor (the ``ray`` extra).
     """
+
+    spec: ModelSpec
 
     def __init__(
         self,
@@ -122,72 +120,37 @@ class EmbeddingClient:
             rate_limit=rate_limit,
             rate_budget=rate_budget,
         )
-        self._build(settings, api_key)
+        self._connect(settings, api_key)
 
-    @classmethod
-    def from_settings(cls, settings: ClientSettings, api_key: str | None = None) -> EmbeddingClient:
-        """A client from a settings value (the adapters' way); the key as in ``__init__``."""
-        client = cls.__new__(cls)
-        client._build(settings, api_key)
-        return client
-
-    def _build(self, settings: ClientSettings, api_key: str | None) -> None:
-        self.settings = settings
-        self._config = resolve_config(
-            api_key=api_key,
-            base_url=settings.base_url,
-            region=settings.region,
-            workspace_id=settings.workspace_id,
-            allow_insecure_http=settings.allow_insecure_http,
-        )
-        self.spec: ModelSpec = settings.spec
+    def _connect(self, settings: ClientSettings, api_key: str | None) -> None:
+        super()._connect(settings, api_key)
         self._wire = PROTOCOLS[settings.protocol]
-        self._tokens = LazyCounter(settings.tokenizer)
-        self._usage = UsageCounter(self.spec)
         self._rows_per_request = self.spec.rows_per_request
         self._lock = threading.Lock()
-        transport: dict[str, Any] = {
-            "model": self.spec.name,
-            "timeout": settings.timeout,
-            "slots": settings.max_concurrency,
-        }
-        self._executor = Executor(
-            SyncTransport(self._config, self.base_url, **transport),
-            AsyncTransport(self._config, self.base_url, **transport),
-            self._usage,
-            (self._new_limiter(), self._new_limiter()),
-            self._new_governor(),
-        )
 
-    def _new_governor(self) -> Governor:
-        """The account's budget for this model: told, published for this host, or learned."""
+    def _new_governor(self) -> Governor | None:
+        """The account's budget for this model: told, or published for this host (where a
+        field is None, learned). A host that is not the service's own (a proxy, the emulator)
+        with no ``rate_limit`` told is paced by the in-flight bound alone."""
         settings = self.settings
         published = published_limit(self.host_url, self.model)
-        limit = settings.rate_limit or (published.limit if published else RateLimit())
+        limit = settings.rate_limit or (published.limit if published else None)
+        if limit is None:
+            if region_of_host(self.host_url) is None:
+                return None
+            limit = RateLimit()  # the service's own host, limits not published: learn them
         group = published.group if published else f"{self.host_url}:{self.model}"
         backend = (settings.rate_budget or LocalBudget()).open()
         return Governor(backend, group, limit)
 
     @property
-    def rate_limit(self) -> RateLimit:
-        """The limits the client paces by (fields None are being learned)."""
+    def rate_limit(self) -> RateLimit | None:
+        """The limits the client paces by (fields None are being learned); None: not paced
+        by the account's budget, only by ``max_concurrency``."""
         governor = self._executor.governor
-        assert governor is not None
-        return governor.limit
-
-    def _new_limiter(self) -> ConcurrencyLimiter:
-        settings = self.settings
-        return ConcurrencyLimiter(
-            settings.max_concurrency,
-            initial=settings.initial_concurrency,
-            adaptive=settings.adaptive_concurrency,
-        )
+        return None if governor is None else governor.limit
 
     # --- settings, as attributes ---------------------------------------------------------------
-
-    @property
-    def model(self) -> str:
-        return self.spec.name
 
     @property
     def dimensions(self) -> int:
@@ -199,24 +162,8 @@ class EmbeddingClient:
         return self.settings.protocol
 
     @property
-    def max_concurrency(self) -> int:
-        return self.settings.max_concurrency
-
-    @property
-    def timeout(self) -> float:
-        return self.settings.timeout
-
-    @property
     def show_progress(self) -> bool:
         return self.settings.show_progress
-
-    @property
-    def on_too_long(self) -> str:
-        return self.settings.on_too_long
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self.settings.retry
 
     @property
     def _settings(self) -> dict[str, Any]:
@@ -234,24 +181,9 @@ class EmbeddingClient:
         return self._config.compatible_url if self.protocol == "compatible" else self.host_url
 
     @property
-    def host_url(self) -> str:
-        """Scheme and host of the service, e.g. ``https://dashscope.aliyuncs.com``."""
-        return self._config.host_url
-
-    @property
-    def usage(self) -> Usage:
-        """What this client has done so far: requests, retries, rows, tokens, estimated cost."""
-        return self._usage.snapshot()
-
-    @property
     def rows_per_request(self) -> int:
         """The row limit in force: the model table's, or a lower one the service announced."""
         return self._rows_per_request
-
-    @property
-    def peak_in_flight(self) -> int:
-        """The most requests this client has had in flight at once."""
-        return self._limiter.peak_in_flight
 
     @property
     def accepts_text_type(self) -> bool:
@@ -439,36 +371,11 @@ class EmbeddingClient:
             call = self._new_call(rows, options, _chain(bar, progress), deadline, lists)
             yield call, min(self.max_concurrency, call.batches_pending)
 
-    def close(self) -> None:
-        """Release the worker threads and the sync HTTP connections."""
-        self._executor.sync.close()
-
-    async def aclose(self) -> None:
-        """Release the HTTP connections of the running loop's async client, and ``close``."""
-        await self._executor.async_.aclose()
-        self.close()
-
-    def __enter__(self) -> EmbeddingClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> EmbeddingClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return (
             f"EmbeddingClient(model={self.model!r}, dimensions={self.dimensions}, "
             f"base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The key is never pickled: the copy reads DASHSCOPE_API_KEY where it is unpickled.
-        return (_unpickle_client, (self.settings,))
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -549,15 +456,15 @@ def _chain(
     return both
 
 
-def _unpickle_client(settings: ClientSettings | dict[str, Any]) -> EmbeddingClient:
+def _unpickle_client(settings: dict[str, Any]) -> EmbeddingClient:
+    """What pickles of an earlier version call: settings as a dict, the key from the
+    environment."""
     if not os.environ.get("DASHSCOPE_API_KEY"):
         raise ConfigurationError(
             "An unpickled EmbeddingClient reads its key from DASHSCOPE_API_KEY (keys are never "
             "pickled); set it before unpickling."
         )
-    if isinstance(settings, dict):  # pickled by an earlier version
-        settings = ClientSettings(**settings)
-    return EmbeddingClient.from_settings(settings)
+    return EmbeddingClient.from_settings(ClientSettings(**settings))
 
 
 def _sparse_rows(call: Call) -> list[SparseEmbedding]:

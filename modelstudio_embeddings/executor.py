@@ -124,8 +124,9 @@ class Executor:
             return _no_slot(step.batch.indices)
         try:
             if self.governor is not None:
-                step.receipt.estimate = self.governor.estimate(step.batch.rows, step.chars)
-                waited = self.governor.wait(step.receipt, call.stopped, call.time_left())
+                waited = self.governor.wait(
+                    step.receipt, step.batch.rows, step.chars, call.stopped, call.time_left()
+                )
                 self._usage.add(budget_wait_seconds=waited)
             started = time.monotonic()
             self._usage.add(requests=1)
@@ -190,8 +191,9 @@ class Executor:
         sent_in = await limiter.acquire_async()
         try:
             if self.governor is not None:
-                step.receipt.estimate = self.governor.estimate(step.batch.rows, step.chars)
-                waited = await self.governor.await_budget(step.receipt, call.time_left())
+                waited = await self.governor.await_budget(
+                    step.receipt, step.batch.rows, step.chars, call.time_left()
+                )
                 self._usage.add(budget_wait_seconds=waited)
             started = time.monotonic()
             self._usage.add(requests=1)
@@ -222,7 +224,7 @@ class Executor:
             limiter.record_throttle(sent_in)
             if self.governor is not None:
                 step.receipt.used = 0
-                self.governor.throttled(_kind(error))
+                self.governor.throttled(_kind(error), step.receipt)
         return error
 
     def _settle(self, step: Send) -> None:

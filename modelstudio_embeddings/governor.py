@@ -10,8 +10,8 @@ it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its 
 - a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
   level then grows back additively, so independent clients sharing one account converge to
   fair shares instead of a 429 storm;
-- a limit not told is learned: no pacing until its first 429, then the rate that drew it,
-  probed upwards slowly after a quiet spell.
+- a limit not told is learned: no pacing until its first 429, then a little under the rate
+  the service accepted in the second before, probed upwards slowly after a quiet spell.
 
 The state is plain data advanced by pure functions, so it can live in this process
 (``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a
@@ -72,9 +72,11 @@ BURST_CUT = 0.5
 """The request level after a burst 429."""
 SAME_EVENT = 1.0
 """Seconds after a cut in which more 429s of that kind are the same event (sent before it)."""
+LEARNED_MARGIN = 0.85
+"""A learned limit is this share of the rate the service accepted when it said no."""
 PROBE_AFTER = 10.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
-PROBE_RATE = 0.02
+PROBE_RATE = 0.01
 """Share of a learned limit added per second while probing."""
 
 
@@ -178,35 +180,48 @@ def take(state: BudgetState, now: float, requests: float, tokens: float) -> floa
     for bucket, amount in ((state.requests, requests), (state.tokens, tokens)):
         if bucket.limit is not None:
             bucket.content -= amount
-        _count(bucket, now, amount)
     return 0.0
 
 
-def settle(state: BudgetState, now: float, tokens: float) -> None:
-    """Correct the token bucket by ``tokens`` (used minus estimated; negative gives back)."""
+def settle(state: BudgetState, now: float, correction: float, used: float) -> None:
+    """After an answer: correct the token bucket by ``correction`` (used minus estimated;
+    negative gives back), and count an accepted request of ``used`` tokens (0: refused) in
+    the observed rates, from which limits not told are learned."""
     _advance(state, now)
     bucket = state.tokens
     if bucket.limit is not None:
-        bucket.content = min(bucket.capacity(), bucket.content - tokens)
-    _count(bucket, now, tokens)
+        bucket.content = min(bucket.capacity(), bucket.content - correction)
+    if used > 0:
+        _count(state.requests, now, 1)
+        _count(bucket, now, used)
 
 
-def throttled(state: BudgetState, now: float, kind: ThrottleKind) -> None:
-    """A 429 of ``kind``: cut that budget's level (once per event), learning its limit from
-    the observed rate if it was not told."""
+def throttled(state: BudgetState, now: float, kind: ThrottleKind, amount: float = 1.0) -> None:
+    """A 429 of ``kind`` for a request of ``amount`` (1 request, or its tokens): cut that
+    budget's level (once per event), learning its limit from the observed rate if it was not
+    told."""
     _advance(state, now)
     bucket = state.tokens if kind == "tokens" else state.requests
     if now - bucket.cut_at < SAME_EVENT:
         return
-    bucket.cut_at = now
-    bucket.slow_start = False
-    if bucket.limit is None:  # learning: the rate that drew the 429 was over the limit
-        observed = bucket.observed()
-        if observed <= 0:
+    if not bucket.told and kind != "burst":
+        # Learning: the service accepted about its limit in the last second; pace a little
+        # under that, and probe upwards only after a quiet spell. With nothing accepted
+        # lately (a lone 429, or the first answers of a flood) there is nothing to learn
+        # from: hold back this bucket's pace for now and learn at the next 429.
+        accepted = bucket.observed()
+        if accepted <= 0:
+            if bucket.limit is not None:
+                bucket.content = min(bucket.content, 0.0)
             return
-        bucket.limit = observed
-        bucket.level = CUT
+        bucket.cut_at = now
+        paced = math.inf if bucket.limit is None else bucket.rate()
+        bucket.limit = min(paced, accepted) * LEARNED_MARGIN
+        bucket.level = 1.0
+        bucket.slow_start = False
     else:
+        bucket.cut_at = now
+        bucket.slow_start = False
         bucket.level = max(0.05, bucket.level * (BURST_CUT if kind == "burst" else CUT))
     bucket.content = min(bucket.content, 0.0)
 
@@ -222,9 +237,11 @@ class BudgetBackend(Protocol):
 
     def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float: ...
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None: ...
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None: ...
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None: ...
+    def throttled(
+        self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -257,14 +274,19 @@ class _LocalBackend:
         result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
         return result
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
 
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
+
+    def forget_all(self) -> None:
+        """Start every budget group afresh (tests; a long-lived process after a change)."""
+        with self._lock:
+            self._states.clear()
 
 
 _LOCAL = _LocalBackend()
@@ -314,11 +336,11 @@ class _FileBackend:
         result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
         return result
 
-    def settle(self, group: str, limit: RateLimit, tokens: float) -> None:
-        self._apply(group, limit, lambda s, now: settle(s, now, tokens))
+    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
+        self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind))
+    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
+        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
 
 
 @dataclass(frozen=True)
@@ -377,14 +399,19 @@ class Governor:
     _learned: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def estimate(self, rows: int, chars: int) -> float:
-        return rows + chars * self.tokens_per_char
-
-    def wait(self, receipt: Receipt, stopped: threading.Event, time_left: float | None) -> float:
+    def wait(
+        self,
+        receipt: Receipt,
+        rows: int,
+        chars: int,
+        stopped: threading.Event,
+        time_left: float | None,
+    ) -> float:
         """Block until the budget grants the request (or the call stops or runs out of time);
-        the seconds waited. Raises TimeoutError past ``time_left``."""
+        the seconds waited. Raises TimeoutError past ``time_left``. The estimate is made
+        afresh at each try: a request that waited long must not carry an early guess."""
         waited = 0.0
-        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+        while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
                 raise TimeoutError("the budget would not grant the request in time")
             if stopped.wait(delay):
@@ -392,15 +419,21 @@ class Governor:
             waited += delay
         return waited
 
-    async def await_budget(self, receipt: Receipt, time_left: float | None) -> float:
+    async def await_budget(
+        self, receipt: Receipt, rows: int, chars: int, time_left: float | None
+    ) -> float:
         """``wait`` on the running event loop."""
         waited = 0.0
-        while (delay := self.backend.take(self.group, self.limit, 1, receipt.estimate)) > 0:
+        while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
                 raise TimeoutError("the budget would not grant the request in time")
             await asyncio.sleep(delay)
             waited += delay
         return waited
+
+    def _try(self, receipt: Receipt, rows: int, chars: int) -> float:
+        receipt.estimate = rows + chars * self.tokens_per_char
+        return self.backend.take(self.group, self.limit, 1, receipt.estimate)
 
     def settle(self, receipt: Receipt, chars: int, rows: int) -> None:
         """Correct the budget by what the answer used, and learn tokens per character."""
@@ -412,7 +445,8 @@ class Governor:
                 weight = 1.0 if self._learned == 0 else 0.2  # the first answer replaces the guess
                 self.tokens_per_char += weight * (observed - self.tokens_per_char)
                 self._learned += 1
-        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate)
+        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate, receipt.used)
 
-    def throttled(self, kind: ThrottleKind) -> None:
-        self.backend.throttled(self.group, self.limit, kind)
+    def throttled(self, kind: ThrottleKind, receipt: Receipt) -> None:
+        amount = receipt.estimate if kind == "tokens" else 1.0
+        self.backend.throttled(self.group, self.limit, kind, amount)

@@ -8,15 +8,10 @@ executor (threads, or the running event loop for ``arerank``) and merges the sco
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from .config import RERANK_COMPATIBLE_PATH, resolve_config
-from .errors import ConfigurationError
-from .executor import Executor
-from .limiter import ConcurrencyLimiter
+from .config import RERANK_COMPATIBLE_PATH
 from .planning import Batch, least_tokens, rows_over_limit
 from .rerank_models import DEFAULT_RERANK_MODEL, RerankSpec
 from .rerank_planning import (
@@ -31,15 +26,14 @@ from .rerank_planning import (
 from .rerank_settings import RerankSettings
 from .reranking import RerankCall, RerankRequests
 from .retry import RetryPolicy
+from .service import ServiceClient
 from .settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
-from .tokens import LazyCounter
-from .transport import AsyncTransport, SyncTransport
-from .usage import Usage, UsageCounter
+from .usage import Usage
 
 __all__ = ["RerankClient"]
 
 
-class RerankClient:
+class RerankClient(ServiceClient[RerankSettings]):
     """Reranks documents against a query with one Model Studio rerank model: ``rerank`` (sync)
     and ``arerank`` (asyncio).
 
@@ -67,6 +61,8 @@ class RerankClient:
         adaptive_concurrency: Halve the in-flight bound on a 429, grow it back with time.
         allow_insecure_http: Allow plain ``http://`` to a host that is not loopback.
     """
+
+    spec: RerankSpec
 
     def __init__(
         self,
@@ -101,73 +97,14 @@ class RerankClient:
             on_too_long=on_too_long,
             tokenizer=tokenizer,
         )
-        self._build(settings, api_key)
-
-    @classmethod
-    def from_settings(cls, settings: RerankSettings, api_key: str | None = None) -> RerankClient:
-        """A client from a settings value (the adapters' way); the key as in ``__init__``."""
-        client = cls.__new__(cls)
-        client._build(settings, api_key)
-        return client
-
-    def _build(self, settings: RerankSettings, api_key: str | None) -> None:
-        self.settings = settings
-        self.spec: RerankSpec = settings.spec
-        self._config = resolve_config(
-            api_key=api_key,
-            base_url=settings.base_url,
-            region=settings.region,
-            workspace_id=settings.workspace_id,
-            allow_insecure_http=settings.allow_insecure_http,
-        )
-        self._tokens = LazyCounter(settings.tokenizer)
-        self._usage = UsageCounter(self.spec)
-        transport: dict[str, Any] = {
-            "model": self.spec.name,
-            "timeout": settings.timeout,
-            "slots": settings.max_concurrency,
-        }
-        self._executor = Executor(
-            SyncTransport(self._config, self.base_url, **transport),
-            AsyncTransport(self._config, self.base_url, **transport),
-            self._usage,
-            (self._new_limiter(), self._new_limiter()),
-        )
-
-    def _new_limiter(self) -> ConcurrencyLimiter:
-        settings = self.settings
-        return ConcurrencyLimiter(
-            settings.max_concurrency,
-            initial=settings.initial_concurrency,
-            adaptive=settings.adaptive_concurrency,
-        )
+        self._connect(settings, api_key)
 
     # --- settings, as attributes ---------------------------------------------------------------
-
-    @property
-    def model(self) -> str:
-        return self.spec.name
 
     @property
     def protocol(self) -> str:
         """The protocol in force: the one given, or the model's own."""
         return self.settings.wire
-
-    @property
-    def max_concurrency(self) -> int:
-        return self.settings.max_concurrency
-
-    @property
-    def timeout(self) -> float:
-        return self.settings.timeout
-
-    @property
-    def on_too_long(self) -> str:
-        return self.settings.on_too_long
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self.settings.retry
 
     @property
     def base_url(self) -> str:
@@ -176,20 +113,10 @@ class RerankClient:
         return host + RERANK_COMPATIBLE_PATH if self.protocol == "compatible" else host
 
     @property
-    def host_url(self) -> str:
-        """Scheme and host of the service, e.g. ``https://dashscope.aliyuncs.com``."""
-        return self._config.host_url
-
-    @property
     def usage(self) -> Usage:
         """What this client has done: requests, retries, documents scored (``rows``), billed
         tokens and their estimated cost where the model's price is published."""
         return self._usage.snapshot()
-
-    @property
-    def peak_in_flight(self) -> int:
-        """The most requests this client has had in flight at once."""
-        return self._executor.limiter.peak_in_flight
 
     # --- public ----------------------------------------------------------------------------
 
@@ -226,36 +153,11 @@ class RerankClient:
         await self._executor.arun(call, self._workers(call))
         return call.result(top_n)
 
-    def close(self) -> None:
-        """Release the worker threads and the sync HTTP connections."""
-        self._executor.sync.close()
-
-    async def aclose(self) -> None:
-        """Release the HTTP connections of the running loop's async client, and ``close``."""
-        await self._executor.async_.aclose()
-        self.close()
-
-    def __enter__(self) -> RerankClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> RerankClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return (
             f"RerankClient(model={self.model!r}, protocol={self.protocol!r}, "
             f"base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The key is never pickled: the copy reads DASHSCOPE_API_KEY where it is unpickled.
-        return (_unpickle_reranker, (self.settings,))
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -332,12 +234,3 @@ class RerankClient:
         batches = plan(byte_bound)
         fewest = -(-len(documents) // spec.documents_per_request)
         return batches if len(batches) <= fewest else plan(self._tokens.count)
-
-
-def _unpickle_reranker(settings: RerankSettings) -> RerankClient:
-    if not os.environ.get("DASHSCOPE_API_KEY"):
-        raise ConfigurationError(
-            "An unpickled RerankClient reads its key from DASHSCOPE_API_KEY (keys are never "
-            "pickled); set it before unpickling."
-        )
-    return RerankClient.from_settings(settings)

@@ -7,18 +7,16 @@ to the one the model is served by. It never holds the key, so pickling it never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from .errors import ConfigurationError
 from .rerank_models import DEFAULT_RERANK_MODEL, RERANK_MODELS, RerankSpec
 from .retry import RetryPolicy
 from .settings import (
-    DEFAULT_INITIAL_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
+    SharedSettings,
     check_shared_settings,
-    retry_in_force,
 )
 
 __all__ = ["RerankSettings", "resolve_rerank_model"]
@@ -37,7 +35,7 @@ def resolve_rerank_model(model: str) -> RerankSpec:
 
 
 @dataclass(frozen=True)
-class RerankSettings:
+class RerankSettings(SharedSettings):
     """Every setting of a rerank client but the key; invalid or contradictory values are refused.
 
     Args:
@@ -93,17 +91,3 @@ class RerankSettings:
         """The protocol in force (``protocol`` after its default was applied)."""
         assert self.protocol is not None  # set in __post_init__
         return self.protocol
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return retry_in_force(self.retry_policy, self.max_retries)
-
-    @property
-    def initial_concurrency(self) -> int:
-        """Where the adaptive bound starts."""
-        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings by name (never a key: there is none here)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -35,8 +35,31 @@ _BUDGETS = (LocalBudget, FileBudget, RayBudget)
 ON_TOO_LONG = ("error", "truncate")
 
 
+class SharedSettings:
+    """What every client's settings value derives the same way (mixed into the dataclasses
+    ``ClientSettings`` and ``RerankSettings``)."""
+
+    max_concurrency: int
+    max_retries: int | None
+    retry_policy: RetryPolicy | None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return retry_in_force(self.retry_policy, self.max_retries)
+
+    @property
+    def initial_concurrency(self) -> int:
+        """Where the adaptive bound starts (slow start doubles it every round trip)."""
+        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings by name (never a key: there is none here)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(SharedSettings):
     """Every setting of a client but the key; invalid or contradictory values are refused here.
 
     Args:
@@ -60,8 +83,9 @@ class ClientSettings:
         tokenizer: ``auto`` (exact when the ``tokenizer`` extra is installed), ``qwen``
             (exact, required) or ``estimate``.
         rate_limit: The account's limits for this model (``RateLimit``). None: the limits the
-            service publishes for the model and region where the host is the service's own,
-            else learned from 429s; a field of ``RateLimit`` left None is learned.
+            service publishes for the model and region where the host is the service's own
+            (learned where it publishes none); for another host (a proxy, the emulator) no
+            pacing by budget. A field of ``RateLimit`` left None is learned from 429s.
         rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default),
             ``FileBudget(path)`` (every process of the machine naming that file shares it) or
             ``RayBudget(name)`` (every process of a Ray cluster naming that actor shares it).
@@ -108,23 +132,9 @@ class ClientSettings:
         """The output width: ``dimensions``, or the model's default."""
         return self.dimensions or self.spec.default_dimensions
 
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return retry_in_force(self.retry_policy, self.max_retries)
-
-    @property
-    def initial_concurrency(self) -> int:
-        """Where the adaptive bound starts (slow start doubles it every round trip)."""
-        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
-
     def with_(self, **changes: Any) -> ClientSettings:
         """A copy with some settings changed, validated again."""
         return replace(self, **changes)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings by name (never a key: there is none here)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def check_shared_settings(settings: Any) -> None:

@@ -45,6 +45,7 @@ _BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
 _DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
 _SETTINGS = (
     "latency_ms",
+    "latency_jitter_ms",
     "max_in_flight",
     "requests_per_second",
     "base64_policy",
@@ -122,6 +123,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         latency_ms: float = 0.0,
+        latency_jitter_ms: float = 0.0,
         max_in_flight: int | None = None,
         requests_per_second: float | None = None,
         base64_policy: str = "ignore",
@@ -137,6 +139,8 @@ class Emulator:
         self._host = host
         self._port = port
         self.latency_ms = latency_ms
+        self.latency_jitter_ms = latency_jitter_ms
+        """Each answer's latency is ``latency_ms`` plus or minus up to this, uniformly."""
         self.max_in_flight = max_in_flight
         self.requests_per_second = requests_per_second
         self.base64_policy = base64_policy
@@ -484,7 +488,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._pending_counts = (0, 0)
         # The answer is due ``latency_ms`` after arrival, whatever the emulator's own work took:
         # a service's latency includes its compute.
-        due = time.monotonic() + emulator.latency_ms / 1000.0
+        jitter = emulator.latency_jitter_ms
+        latency = emulator.latency_ms + (random.uniform(-jitter, jitter) if jitter else 0.0)
+        due = time.monotonic() + max(0.0, latency) / 1000.0
         try:
             try:
                 body = self._pending["body"] = _parse_body(body_bytes)

@@ -35,6 +35,16 @@ def _no_real_service(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReq
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_budgets() -> None:
+    """Every test starts with no learned limits: clients of one process share their budget
+    by host and model, and the session's emulator is one host, so one test's scripted 429s
+    would otherwise pace the next tests."""
+    from modelstudio_embeddings.governor import _LOCAL
+
+    _LOCAL.forget_all()
+
+
 @pytest.fixture(scope="session")
 def _shared_emulator() -> Iterator[Emulator]:
     with Emulator() as emu:

@@ -61,8 +61,32 @@ PUBLIC = {
         "connect",
     ],
     "modelstudio_embeddings.ray": ["ROW_ERRORS", "EmbedBatch", "OnError", "RayBudget"],
-    "langchain_modelstudio": ["ModelStudioEmbeddings", "ModelStudioRerank"],
-    "llama_index_modelstudio": ["ModelStudioEmbedding", "ModelStudioRerank"],
+    "modelstudio_embeddings.batch": [
+        "BATCH_TEST_MODEL",
+        "DEFAULT_FILE_LIMITS",
+        "ArraySink",
+        "BatchJob",
+        "BatchResult",
+        "CorpusComparison",
+        "CostEstimate",
+        "FileLimits",
+        "Manifest",
+        "NpySink",
+        "ParquetSink",
+        "RowFailure",
+        "Sink",
+        "compare_corpus",
+    ],
+    "langchain_modelstudio": [
+        "BatchPrecomputedEmbeddings",
+        "ModelStudioEmbeddings",
+        "ModelStudioRerank",
+    ],
+    "llama_index_modelstudio": [
+        "BatchEmbeddingTransform",
+        "ModelStudioEmbedding",
+        "ModelStudioRerank",
+    ],
 }
 
 

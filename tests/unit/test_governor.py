@@ -15,6 +15,7 @@ from modelstudio_embeddings.governor import (
     BUCKET_SECONDS,
     BURST_CUT,
     CUT,
+    LEARNED_MARGIN,
     RECOVERY,
     UTILIZATION,
     BudgetState,
@@ -92,12 +93,12 @@ def test_a_limit_not_told_is_learned_from_the_rate_that_drew_the_429() -> None:
     state = new_state(RateLimit(), -10.0)
     assert take(state, -10.0, 1, 1e9) == 0.0, "nothing is paced before the first 429"
     now = 1.0
-    for _ in range(50):  # 50 requests of 1,000 tokens in the second before the 429
+    for _ in range(50):  # 50 requests of 1,000 tokens accepted in the second before the 429
         take(state, now, 1, 1000)
+        settle(state, now, 0, 1000)
         now += 0.02
     throttled(state, now, "tokens")
-    assert state.tokens.limit == pytest.approx(50_000, rel=0.05)
-    assert state.tokens.level == pytest.approx(CUT)
+    assert state.tokens.limit == pytest.approx(50_000 * LEARNED_MARGIN, rel=0.05)
     assert state.requests.limit is None, "requests were not the limit"
     assert take(state, now + 0.01, 1, 40_000) > 0, "now paced"
 
@@ -106,7 +107,7 @@ def test_settling_gives_back_what_an_answer_did_not_use() -> None:
     state = new_state(RateLimit(None, 1_200_000), 0.0)
     assert take(state, 0.0, 1, 10_000) == 0.0
     assert take(state, 0.0, 1, 10_000) > 0, "the estimate took the bucket"
-    settle(state, 0.0, -9_000)  # it used 1,000
+    settle(state, 0.0, -9_000, 1_000)  # it used 1,000
     assert take(state, 0.0, 1, 5_000) == 0.0
 
 

@@ -1,0 +1,247 @@
+"""``python -m benchmarks.limits``: the account's real limits, side by side (issue "The
+account's real limits").
+
+Scenario "Beijing": an emulator enforcing 30 requests/s and 1,200,000 tokens/min with burst
+protection, 100 ± 50 ms latency, chunks of about 500 tokens (so tokens bind: 40 rows a
+second). Each contender embeds the same chunks; the table gives the share of the binding
+limit reached (tokens accepted per second over 20,000/s) and the share of requests answered
+429. Contenders: ours told the limits (``rate_limit=RateLimit(1800, 1_200_000)``), ours
+learning them (``RateLimit()``), ours with the concurrency limiter alone (the library before
+the governor), and langchain-openai / LlamaIndex OpenAILike where installed (``make bench``).
+
+Scenario "shared account": four processes on one machine embed a quarter of the chunks each
+against the same account, with one ``FileBudget`` and without (each told the whole limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from modelstudio_embeddings import EmbeddingClient, FileBudget, RateLimit
+
+from .harness import KEY, EmulatorProcess
+from .texts import make_texts
+
+RPM, TPM = 1800, 1_200_000
+TOLD = RateLimit(RPM, TPM)
+WORDS = 250  # about 500 tokens a chunk by the emulator's count
+DIMENSIONS = 256
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    tokens: int
+    requests: int
+    throttled: int
+    failed: str = ""
+
+    def share_of_limit(self) -> float:
+        return self.tokens / self.seconds / (TPM / 60) if self.seconds else 0.0
+
+    def share_429(self) -> float:
+        return self.throttled / self.requests if self.requests else 0.0
+
+
+def configure(emulator: EmulatorProcess) -> None:
+    limits = {"requests_per_minute": RPM, "tokens_per_minute": TPM, "burst": True}
+    emulator.control(
+        "/_emulator/config",
+        {"latency_ms": 100, "latency_jitter_ms": 50, "rate_limits": limits},
+    )
+    emulator.control("/_emulator/reset", {})
+
+
+def ours(emulator: EmulatorProcess, limit: RateLimit | None, *, governed: bool = True) -> Any:
+    client = EmbeddingClient(
+        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit
+    )
+    if not governed:  # the library before the governor: the adaptive in-flight bound alone
+        client._executor.governor = None
+    return client
+
+
+def contenders(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], object]]:
+    made: dict[str, Callable[[list[str]], object]] = {}
+    for label, limit in (("told", TOLD), ("learning", RateLimit())):
+        made[f"ours {label}: core sync"] = functools.partial(_core_sync, emulator, limit)
+        made[f"ours {label}: core async"] = functools.partial(_core_async, emulator, limit)
+    made["ours told: LangChain sync"] = lambda t: _langchain(emulator).embed_documents(t)
+    made["ours told: LlamaIndex async"] = lambda t: asyncio.run(
+        _llama_index(emulator).aget_text_embedding_batch(t)
+    )
+    made["ours, concurrency limiter only"] = lambda t: ours(
+        emulator, RateLimit(), governed=False
+    ).embed(t)
+    made.update(_peers(emulator))
+    return made
+
+
+def _core_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return ours(emulator, limit).embed(texts)
+
+
+def _core_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return asyncio.run(ours(emulator, limit).aembed(texts))
+
+
+def _langchain(emulator: EmulatorProcess) -> Any:
+    from langchain_modelstudio import ModelStudioEmbeddings
+
+    return ModelStudioEmbeddings(
+        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=TOLD
+    )
+
+
+def _llama_index(emulator: EmulatorProcess) -> Any:
+    from llama_index_modelstudio import ModelStudioEmbedding
+
+    return ModelStudioEmbedding(
+        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=TOLD
+    )
+
+
+def _peers(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], object]]:
+    peers: dict[str, Callable[[list[str]], object]] = {}
+    try:
+        from langchain_openai import OpenAIEmbeddings
+
+        def lc_openai(texts: list[str]) -> object:
+            peer = OpenAIEmbeddings(
+                model="text-embedding-v4",
+                api_key=KEY,
+                base_url=emulator.base_url,
+                dimensions=DIMENSIONS,
+                chunk_size=10,
+                check_embedding_ctx_length=False,
+            )
+            return peer.embed_documents(texts)
+
+        peers["langchain-openai (sequential)"] = lc_openai
+    except ImportError:
+        pass
+    try:
+        from llama_index.embeddings.openai_like import OpenAILikeEmbedding
+
+        def li_openai_like(texts: list[str]) -> object:
+            peer = OpenAILikeEmbedding(
+                model_name="text-embedding-v4",
+                api_key=KEY,
+                api_base=emulator.base_url,
+                embed_batch_size=10,
+                dimensions=DIMENSIONS,
+            )
+            return asyncio.run(peer.aget_text_embedding_batch(texts))
+
+        peers["LlamaIndex OpenAILike (async gather)"] = li_openai_like
+    except ImportError:
+        pass
+    return peers
+
+
+def measure(
+    emulator: EmulatorProcess, name: str, run: Callable[[list[str]], object], texts: list[str]
+) -> Result:
+    configure(emulator)
+    started = time.perf_counter()
+    failed = ""
+    try:
+        run(texts)
+    except Exception as exc:  # a contender that gives up is a result
+        failed = type(exc).__name__
+    seconds = time.perf_counter() - started
+    stats = emulator.control("/_emulator/stats")
+    return Result(
+        name,
+        seconds,
+        int(stats.get("tokens_accepted", 0)),
+        int(stats["requests"]),
+        int(stats["responses_by_status"].get("429", 0)),
+        failed,
+    )
+
+
+def _worker(base_url: str, budget: str | None, texts: list[str]) -> None:
+    client = EmbeddingClient(
+        api_key=KEY,
+        base_url=base_url,
+        dimensions=DIMENSIONS,
+        rate_limit=TOLD,
+        rate_budget=FileBudget(budget) if budget else None,
+    )
+    client.embed(texts)
+
+
+def shared_account(emulator: EmulatorProcess, texts: list[str], shared: bool) -> Result:
+    configure(emulator)
+    quarters = [texts[i::4] for i in range(4)]
+    with tempfile.TemporaryDirectory() as folder:
+        budget = os.path.join(folder, "account.budget") if shared else None
+        context = multiprocessing.get_context("spawn")
+        started = time.perf_counter()
+        with context.Pool(4) as pool:
+            pool.starmap(_worker, [(emulator.base_url, budget, q) for q in quarters])
+        seconds = time.perf_counter() - started
+    stats = emulator.control("/_emulator/stats")
+    name = f"4 processes, {'one FileBudget' if shared else 'each its own budget'}"
+    return Result(
+        name,
+        seconds,
+        int(stats.get("tokens_accepted", 0)),
+        int(stats["requests"]),
+        int(stats["responses_by_status"].get("429", 0)),
+    )
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| client | seconds | share of the binding limit | requests | 429s | share 429 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        share = f"{r.share_of_limit():.0%}" + (f" (failed: {r.failed})" if r.failed else "")
+        lines.append(
+            f"| {r.name} | {r.seconds:.1f} | {share} | {r.requests} | {r.throttled} | "
+            f"{r.share_429():.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.limits", description=__doc__)
+    parser.add_argument("--rows", type=int, default=2000, help="chunks (the issue: 20,000)")
+    parser.add_argument("--only", default="", help="run only contenders whose name has this")
+    parser.add_argument("--skip-shared", action="store_true")
+    args = parser.parse_args(argv)
+    texts = make_texts(args.rows, seed=3, words=WORDS)
+    emulator = EmulatorProcess()
+    try:
+        results = [
+            measure(emulator, name, run, texts)
+            for name, run in contenders(emulator).items()
+            if args.only in name
+        ]
+        print("Scenario Beijing: 30 req/s, 1.2M tokens/min, burst protection, 100 ± 50 ms,")
+        print(f"{args.rows} chunks of about 500 tokens (tokens bind first: 40 rows/s)\n")
+        print(table(results), flush=True)
+        if not args.skip_shared:
+            shared = [shared_account(emulator, texts, s) for s in (True, False)]
+            print(f"\nScenario shared account: {args.rows} chunks over 4 processes\n")
+            print(table(shared))
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
