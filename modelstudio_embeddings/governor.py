@@ -5,8 +5,9 @@ enough; the tokens a request will use are estimated before sending (characters t
 learned from the answers' ``usage``) and the bucket is corrected when the answer says how many
 it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its window:
 
-- requests start at a fifth of the limit and grow by a quarter a second (slow start), so the
-  service's burst protection, which refuses traffic that grows too fast, does not fire;
+- requests start under a fifth of the limit and grow no faster than burst protection allows
+  (slow start: the rate stays under twice its mean over the five seconds before the last), so
+  the service's protection, which refuses traffic that grows too fast, does not fire;
 - a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
   level then grows back additively, so independent clients sharing one account converge to
   fair shares instead of a 429 storm;
@@ -58,12 +59,14 @@ state it keeps half a second of slack for requests that arrive closer together t
 RAMP_START = 0.16
 """The request level a new budget starts at: under burst protection's floor (a fifth of the
 limit), which traffic from idle may reach at once."""
-RAMP_HOLD = 5.0
-"""Seconds a new budget holds its start level: burst protection compares the last second with
-the mean of the five before it, which from idle are empty."""
-RAMP_GROWTH = 1.2
-"""Per second, after the hold (a fifth a second stays under twice the mean of the five
-seconds before, the protection's trigger)."""
+RAMP_WINDOW = 5.0
+"""Burst protection compares the last second's rate with the mean of the five seconds before
+it (from idle those are empty, so the start level holds until they fill)."""
+RAMP_TRIGGER = 1.9
+"""Slow start's level is at most this many times its mean over the ``RAMP_WINDOW`` seconds
+that ended a second ago: 95% of the protection's trigger (twice that mean)."""
+RAMP_STEP = 0.05
+"""Seconds between the steps of the slow-start schedule."""
 RECOVERY = 0.05
 """Level regained per second after a cut (additive increase)."""
 CUT = 0.7
@@ -78,6 +81,30 @@ PROBE_AFTER = 10.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
 PROBE_RATE = 0.01
 """Share of a learned limit added per second while probing."""
+
+
+def _ramp_schedule() -> tuple[float, ...]:
+    """Slow start's levels, one per ``RAMP_STEP`` from the start until the full level: each
+    the most burst protection allows, ``RAMP_TRIGGER`` times the mean level over the window
+    that ended a second before (never below ``RAMP_START``)."""
+    per_second, window = round(1 / RAMP_STEP), round(RAMP_WINDOW / RAMP_STEP)
+    levels: list[float] = []
+    while not levels or levels[-1] < 1.0:
+        end = max(0, len(levels) - per_second + 1)
+        before = sum(levels[max(0, end - window) : end]) * RAMP_STEP
+        levels.append(min(1.0, max(RAMP_START, RAMP_TRIGGER * before / RAMP_WINDOW)))
+    return tuple(levels)
+
+
+_RAMP = _ramp_schedule()
+RAMP_SECONDS = len(_RAMP) * RAMP_STEP
+"""How long slow start takes from the start level to the full one (about 12 s)."""
+
+
+def ramp_level(seconds: float) -> float:
+    """Slow start's request level ``seconds`` after it began."""
+    step = int(max(0.0, seconds) / RAMP_STEP)
+    return _RAMP[step] if step < len(_RAMP) else 1.0
 
 
 # --- the state, as plain data -------------------------------------------------------------
@@ -95,8 +122,8 @@ class Bucket:
     slow_start: bool
     content: float
     cut_at: float = -math.inf
-    hold_until: float = -math.inf
-    """Slow start does not grow the level before this time."""
+    ramp_from: float = -math.inf
+    """When slow start began (its level is ``ramp_level`` of the seconds since)."""
     second: int = 0
     this_second: float = 0.0
     last_second: float = 0.0
@@ -127,7 +154,7 @@ def new_state(limit: RateLimit, now: float) -> BudgetState:
     bucket), the token bucket full."""
     rpm, tpm = limit.requests_per_minute, limit.tokens_per_minute
     requests = Bucket(None if rpm is None else rpm / 60, rpm is not None, RAMP_START, True, 1.0)
-    requests.hold_until = now + RAMP_HOLD
+    requests.ramp_from = now
     tokens = Bucket(None if tpm is None else tpm / 60, tpm is not None, 1.0, False, 0.0)
     if tokens.limit is not None:
         tokens.content = tokens.capacity()
@@ -143,8 +170,7 @@ def _advance(state: BudgetState, now: float) -> None:
         if bucket.limit is None:
             continue
         if bucket.slow_start:
-            growing = max(0.0, now - max(before, bucket.hold_until))
-            bucket.level = min(1.0, bucket.level * RAMP_GROWTH**growing)
+            bucket.level = ramp_level(now - bucket.ramp_from)
             bucket.slow_start = bucket.level < 1.0
         elif bucket.level < 1.0:
             bucket.level = min(1.0, bucket.level + RECOVERY * elapsed)

@@ -9,7 +9,6 @@ default ``pytest`` deselects it, CI runs both)."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import uuid
@@ -29,7 +28,7 @@ from llama_index.ingestion.ray import RayIngestionPipeline, RayTransformComponen
 
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient, RateLimit
-from modelstudio_embeddings.governor import RAMP_GROWTH, RAMP_HOLD, RAMP_START, UTILIZATION
+from modelstudio_embeddings.governor import RAMP_SECONDS, RAMP_STEP, UTILIZATION, ramp_level
 from modelstudio_embeddings.ray import EmbedBatch, RayBudget
 from modelstudio_emulator import Emulator, RateLimitSpec
 from modelstudio_emulator.vectors import embed_texts
@@ -103,10 +102,6 @@ def vectors_of(table: pa.Table, column: str = "embedding") -> np.ndarray[Any, An
     return np.vstack(rows)
 
 
-RAMP_SECONDS = RAMP_HOLD + math.log(1 / RAMP_START) / math.log(RAMP_GROWTH)
-"""How long the client's slow start takes to reach the full request level (about 15 s)."""
-
-
 @dataclass
 class Run:
     rows: int
@@ -136,9 +131,9 @@ def measure(emulator: Emulator, wall: float) -> Run:
 
 def ramp_bound(rows: int, rows_per_second: float) -> float:
     """The most rows a second a run of ``rows`` can reach from idle: the pacing level (97% of
-    the limit) less what slow start holds back (16% for 5 s, then 1.2 times a second)."""
-    held = RAMP_HOLD * (1 - RAMP_START) + (RAMP_SECONDS - RAMP_HOLD)
-    held -= (1 - RAMP_START) / math.log(RAMP_GROWTH)
+    the limit) less what slow start holds back (its schedule's shortfall from the full level)."""
+    steps = round(RAMP_SECONDS / RAMP_STEP)
+    held = sum(1 - ramp_level(k * RAMP_STEP) for k in range(steps)) * RAMP_STEP
     paced = UTILIZATION * rows_per_second
     return rows / (rows / paced + held)
 
@@ -323,10 +318,9 @@ def test_20000_rows_with_4_actors_at_30_requests_per_second(
     assert table.column("embedding_error").null_count == ROWS  # no failed row
     np.testing.assert_array_equal(vectors_of(table), embed_texts(texts, DIMENSIONS))
     assert shared.rows == ROWS
-    # The issue asks 85% of the limit over the stage; slow start alone bounds a 20,000-row run
-    # from idle at 85.1% (255.2 rows/s), so the stage is held to 83% (a loaded CI machine's
-    # margin) and the paced part, after slow start, to 90%.
-    assert shared.rows_per_second >= 0.83 * limit
+    # 85% of the limit over the stage, as the issue asks (slow start and the 97% pacing level
+    # bound a 20,000-row run from idle at 87.6%), and 90% once slow start is over.
+    assert shared.rows_per_second >= 0.85 * limit
     assert shared.after_ramp_rows_per_second >= 0.90 * limit
     assert shared.throttled_share < 0.01
     # Without the shared budget every row is still right (429s are retried), only slower.

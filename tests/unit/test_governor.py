@@ -13,6 +13,7 @@ import pytest
 from modelstudio_embeddings import FileBudget, RateLimit
 from modelstudio_embeddings.governor import (
     BUCKET_SECONDS,
+    RAMP_SECONDS,
     BURST_CUT,
     CUT,
     LEARNED_MARGIN,
@@ -24,6 +25,7 @@ from modelstudio_embeddings.governor import (
     take,
     throttled,
 )
+from modelstudio_emulator.limits import ALL_MODELS, RateLimiter, RateLimitSpec
 
 BEIJING = RateLimit(1800, 1_200_000)  # 30 requests and 20,000 tokens a second
 
@@ -71,6 +73,25 @@ def test_told_request_limit_ramps_up_without_tripping_burst_protection() -> None
         before = counts[max(0, s - 5) : s]
         assert counts[s] <= max(6, 2 * sum(before) / 5), (s, counts)
     assert counts[-1] == pytest.approx(30 * UTILIZATION, abs=1.5), "then reaches the limit"
+
+
+def test_slow_start_passes_the_emulators_burst_protection_and_reaches_the_limit_soon() -> None:
+    """Against the emulator's own rule, checked at each request on a sliding second: no 429
+    while the schedule climbs, the full rate by ``RAMP_SECONDS``."""
+    clock = [0.0]
+    service = RateLimiter(
+        {ALL_MODELS: RateLimitSpec(requests_per_minute=1800, burst=True)}, lambda: clock[0]
+    )
+    state = new_state(BEIJING, 0.0)
+    granted = run(state, 30.0, 10.0)
+    refused = []
+    for at, _ in granted:
+        clock[0] = at
+        if service.admit("text-embedding-v4", 10) is not None:
+            refused.append(at)
+    assert refused == []
+    after = [t for t, _ in granted if t >= RAMP_SECONDS]
+    assert len(after) / (30.0 - RAMP_SECONDS) == pytest.approx(30 * UTILIZATION, rel=0.03)
 
 
 def test_each_kind_of_429_cuts_its_own_budget_once_per_event_and_recovers() -> None:
