@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-ray test-scale lint typecheck pytest bench docs emulator release-check clean notebooks
+.PHONY: demo test test-ray test-scale lint typecheck pytest bench bench-limits docs emulator release-check clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test-ray: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks
+
+# The account's limits side by side (README "Rate limits"): ROWS=20000 is the issue's corpus
+# (about 10 minutes a contender; PARALLEL lanes run at once, each on its own emulator).
+ROWS ?= 2000
+PARALLEL ?= 4
+bench-limits: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.limits --rows $(ROWS) --parallel $(PARALLEL)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site

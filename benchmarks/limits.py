@@ -5,9 +5,11 @@ Scenario "Beijing": an emulator enforcing 30 requests/s and 1,200,000 tokens/min
 protection, 100 ± 50 ms latency, chunks of about 500 tokens (so tokens bind: 40 rows a
 second). Each contender embeds the same chunks; the table gives the share of the binding
 limit reached (tokens accepted per second over 20,000/s) and the share of requests answered
-429. Contenders: ours told the limits (``rate_limit=RateLimit(1800, 1_200_000)``), ours
-learning them (``RateLimit()``), ours with the concurrency limiter alone (the library before
-the governor), and langchain-openai / LlamaIndex OpenAILike where installed (``make bench``).
+429. Contenders: ours told the limits (``rate_limit=RateLimit(1800, 1_200_000)``) and ours
+learning them (``RateLimit()``), each through the core, LangChain and LlamaIndex, sync and
+async; ours with the concurrency limiter alone (the library before the governor); and
+langchain-openai / LlamaIndex OpenAILike where installed (``make bench-limits``).
+``--parallel N`` runs N contenders at once, each against its own emulator.
 
 Scenario "shared account": four processes on one machine embed a quarter of the chunks each
 against the same account, with one ``FileBudget`` and without (each told the whole limit).
@@ -76,10 +78,10 @@ def contenders(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], obj
     for label, limit in (("told", TOLD), ("learning", RateLimit())):
         made[f"ours {label}: core sync"] = functools.partial(_core_sync, emulator, limit)
         made[f"ours {label}: core async"] = functools.partial(_core_async, emulator, limit)
-    made["ours told: LangChain sync"] = lambda t: _langchain(emulator).embed_documents(t)
-    made["ours told: LlamaIndex async"] = lambda t: asyncio.run(
-        _llama_index(emulator).aget_text_embedding_batch(t)
-    )
+        made[f"ours {label}: LangChain sync"] = functools.partial(_lc_sync, emulator, limit)
+        made[f"ours {label}: LangChain async"] = functools.partial(_lc_async, emulator, limit)
+        made[f"ours {label}: LlamaIndex sync"] = functools.partial(_li_sync, emulator, limit)
+        made[f"ours {label}: LlamaIndex async"] = functools.partial(_li_async, emulator, limit)
     made["ours, concurrency limiter only"] = lambda t: ours(
         emulator, RateLimit(), governed=False
     ).embed(t)
@@ -95,19 +97,35 @@ def _core_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -
     return asyncio.run(ours(emulator, limit).aembed(texts))
 
 
-def _langchain(emulator: EmulatorProcess) -> Any:
+def _lc_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return _langchain(emulator, limit).embed_documents(texts)
+
+
+def _lc_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return asyncio.run(_langchain(emulator, limit).aembed_documents(texts))
+
+
+def _li_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return _llama_index(emulator, limit).get_text_embedding_batch(texts)
+
+
+def _li_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
+    return asyncio.run(_llama_index(emulator, limit).aget_text_embedding_batch(texts))
+
+
+def _langchain(emulator: EmulatorProcess, limit: RateLimit) -> Any:
     from langchain_modelstudio import ModelStudioEmbeddings
 
     return ModelStudioEmbeddings(
-        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=TOLD
+        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit
     )
 
 
-def _llama_index(emulator: EmulatorProcess) -> Any:
+def _llama_index(emulator: EmulatorProcess, limit: RateLimit) -> Any:
     from llama_index_modelstudio import ModelStudioEmbedding
 
     return ModelStudioEmbedding(
-        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=TOLD
+        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit
     )
 
 
@@ -217,20 +235,43 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _lane(name: str, rows: int) -> Result:
+    """One contender on its own emulator (a lane of ``--parallel``)."""
+    texts = make_texts(rows, seed=3, words=WORDS)
+    emulator = EmulatorProcess()
+    try:
+        return measure(emulator, name, contenders(emulator)[name], texts)
+    finally:
+        emulator.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.limits", description=__doc__)
     parser.add_argument("--rows", type=int, default=2000, help="chunks (the issue: 20,000)")
-    parser.add_argument("--only", default="", help="run only contenders whose name has this")
+    parser.add_argument(
+        "--only", default="", help="run only contenders whose name has one of these (a,b)"
+    )
     parser.add_argument("--skip-shared", action="store_true")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="contenders at once, each on its own emulator (an account each): the pacing, "
+        "not the CPU, bounds these runs",
+    )
     args = parser.parse_args(argv)
     texts = make_texts(args.rows, seed=3, words=WORDS)
     emulator = EmulatorProcess()
     try:
-        results = [
-            measure(emulator, name, run, texts)
-            for name, run in contenders(emulator).items()
-            if args.only in name
-        ]
+        wanted = [part for part in args.only.split(",")]
+        names = [n for n in contenders(emulator) if any(w in n for w in wanted)]
+        if args.parallel > 1:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(args.parallel) as pool:
+                results = pool.starmap(_lane, [(name, args.rows) for name in names])
+        else:
+            runs = contenders(emulator)
+            results = [measure(emulator, name, runs[name], texts) for name in names]
         print("Scenario Beijing: 30 req/s, 1.2M tokens/min, burst protection, 100 ± 50 ms,")
         print(f"{args.rows} chunks of about 500 tokens (tokens bind first: 40 rows/s)\n")
         print(table(results), flush=True)

@@ -13,10 +13,10 @@ import pytest
 from modelstudio_embeddings import FileBudget, RateLimit
 from modelstudio_embeddings.governor import (
     BUCKET_SECONDS,
-    RAMP_SECONDS,
     BURST_CUT,
     CUT,
     LEARNED_MARGIN,
+    RAMP_SECONDS,
     RECOVERY,
     UTILIZATION,
     BudgetState,
