@@ -6,8 +6,8 @@ on a ``BudgetState``) under its own clock, one call at a time, so every worker o
 sees one budget. Two things keep the actor's load small: ``settle`` and ``throttled`` are sent
 without waiting for an answer (a Ray actor runs one caller's calls in order), and a process
 that was told to wait does not ask again before that wait is over: its other threads are told
-the rest of the wait locally, so a pool of threads waiting for the budget costs about one call
-per grant, not one per thread.
+the rest of the wait locally, so a pool of threads waiting for the budget costs a few calls per
+grant, not one per thread and per poll.
 
 Imported only when a ``RayBudget`` is first used: it imports ``ray``.
 """
@@ -64,15 +64,16 @@ class RayBackend:
         self._not_before: dict[tuple[str, RateLimit], float] = {}
 
     def _handle(self) -> Any:
-        if self._actor is None:
-            budget = self.budget
-            options: dict[str, Any] = {"name": budget.name, "get_if_exists": True}
-            if budget.namespace is not None:
-                options["namespace"] = budget.namespace
-            if budget.detached:
-                options["lifetime"] = "detached"
-            self._actor = _RemoteBudgetActor.options(**options).remote()
-        return self._actor
+        with self._lock:  # one lookup (or creation) of the named actor per process
+            if self._actor is None:
+                budget = self.budget
+                options: dict[str, Any] = {"name": budget.name, "get_if_exists": True}
+                if budget.namespace is not None:
+                    options["namespace"] = budget.namespace
+                if budget.detached:
+                    options["lifetime"] = "detached"
+                self._actor = _RemoteBudgetActor.options(**options).remote()
+            return self._actor
 
     def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call the actor (an ObjectRef); a lost actor is looked up or created once again."""
@@ -85,18 +86,21 @@ class RayBackend:
     def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
         key = (group, limit)
         with self._lock:
-            now = time.monotonic()
-            hold = self._not_before.get(key, 0.0) - now
-            if hold > 0:
-                return hold
-            try:
-                wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
-            except ray.exceptions.RayActorError:
-                self._actor = None
-                wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
-            if wait > 0:
-                self._not_before[key] = now + wait
-            return wait
+            hold = self._not_before.get(key, 0.0) - time.monotonic()
+        if hold > 0:
+            return hold
+        # The round trip is made outside the lock: threads whose wait is over ask at once
+        # (the actor answers them in turn), so a slow round trip on a loaded machine does not
+        # bound the process to one grant per round trip.
+        try:
+            wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
+        except ray.exceptions.RayActorError:
+            self._actor = None
+            wait = float(ray.get(self._send("take", group, limit, requests, tokens)))
+        if wait > 0:
+            with self._lock:
+                self._not_before[key] = time.monotonic() + wait
+        return wait
 
     # ``settle`` and ``throttled`` pass their arguments through as they come: the actor's
     # backend is ``LocalBudget``'s, whose signature is the protocol's.
