@@ -78,6 +78,8 @@ class Receipt:
 
     estimate: float = 0.0
     used: float | None = None
+    refused: bool = False
+    """Answered 429: the service used none of it, but its budget is spent (no refund)."""
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,7 @@ class Executor:
             limiter.record_throttle(sent_in)
             if self.governor is not None:
                 step.receipt.used = 0
+                step.receipt.refused = True
                 self.governor.throttled(_kind(error), step.receipt)
         return error
 

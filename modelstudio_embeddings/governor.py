@@ -67,7 +67,7 @@ RAMP_TRIGGER = 1.9
 that ended a second ago: 95% of the protection's trigger (twice that mean)."""
 RAMP_STEP = 0.05
 """Seconds between the steps of the slow-start schedule."""
-RECOVERY = 0.05
+RECOVERY = 0.02
 """Level regained per second after a cut (additive increase)."""
 CUT = 0.7
 """A level after a request or token 429 (multiplicative decrease)."""
@@ -471,7 +471,12 @@ class Governor:
                 weight = 1.0 if self._learned == 0 else 0.2  # the first answer replaces the guess
                 self.tokens_per_char += weight * (observed - self.tokens_per_char)
                 self._learned += 1
-        self.backend.settle(self.group, self.limit, receipt.used - receipt.estimate, receipt.used)
+        # A 429's estimate is not given back: the service's budget is spent, and a refund would
+        # let a client whose requests are refused send again at once, as fast as the 429s come
+        # back (four processes each told the whole limit kept 25 requests a second in the air
+        # against a limit of four, and requests failed after every retry).
+        correction = 0.0 if receipt.refused else receipt.used - receipt.estimate
+        self.backend.settle(self.group, self.limit, correction, receipt.used)
 
     def throttled(self, kind: ThrottleKind, receipt: Receipt) -> None:
         amount = receipt.estimate if kind == "tokens" else 1.0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelstudio_embeddings import FileBudget, RateLimit
+from modelstudio_embeddings.execution import Receipt
 from modelstudio_embeddings.governor import (
     BUCKET_SECONDS,
     BURST_CUT,
@@ -20,6 +21,8 @@ from modelstudio_embeddings.governor import (
     RECOVERY,
     UTILIZATION,
     BudgetState,
+    Governor,
+    _LocalBackend,
     new_state,
     settle,
     take,
@@ -106,7 +109,7 @@ def test_each_kind_of_429_cuts_its_own_budget_once_per_event_and_recovers() -> N
     assert state.requests.level == pytest.approx(CUT)
     throttled(state, 22.0, "burst")
     assert state.requests.level == pytest.approx((CUT + RECOVERY * 1.5) * BURST_CUT)
-    run(state, 30.0, 100.0, start=22.0)
+    run(state, 0.65 / RECOVERY, 100.0, start=22.0)  # from the burst's cut to the full level
     assert state.requests.level == 1.0 and state.tokens.level == 1.0, "recovered"
 
 
@@ -130,6 +133,24 @@ def test_settling_gives_back_what_an_answer_did_not_use() -> None:
     assert take(state, 0.0, 1, 10_000) > 0, "the estimate took the bucket"
     settle(state, 0.0, -9_000, 1_000)  # it used 1,000
     assert take(state, 0.0, 1, 5_000) == 0.0
+
+
+def test_a_refused_request_gives_nothing_back() -> None:
+    """A 429 says the service's budget is spent: its estimate stays taken, so a client whose
+    requests are refused cannot send again at once (with a refund, four processes each told the
+    whole limit kept six times the limit in the air and requests failed after every retry)."""
+    now = [0.0]
+    governor = Governor(_LocalBackend(lambda: now[0]), "group", RateLimit(None, 1_200_000))
+    granted = Receipt()
+    assert governor._try(granted, 10, 4_000) == 0.0  # 4,010 of the 9,700 the bucket holds
+    refused = Receipt()
+    assert governor._try(refused, 10, 4_000) == 0.0
+    refused.used, refused.refused = 0, True  # what the executor records for a 429
+    governor.throttled("tokens", refused)
+    governor.settle(refused, 4_000, 10)
+    assert governor._try(Receipt(), 10, 4_000) > 0, "nothing was given back"
+    now[0] = 0.3  # 0.3 s at 70% of 19,400 tokens a second: about 4,100 tokens
+    assert governor._try(Receipt(), 10, 4_000) == 0.0, "the budget refills at the cut pace"
 
 
 def _share(path: str, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
