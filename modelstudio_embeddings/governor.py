@@ -380,16 +380,18 @@ class RayBudget:
     Args:
         name: The actor's name; clients naming the same one share one budget.
         namespace: The Ray namespace to look the actor up in; None: the job's own (a budget
-            shared by several jobs needs a namespace they all name, and ``detached=True``).
-        detached: Keep the actor alive after the job (and the process) that created it ends,
-            until ``ray.kill`` or the cluster's end. When False, the actor lives as long as
-            the process that created it; if that process ends first, the next call creates
-            a fresh budget (which starts its slow start again).
+            shared by several jobs needs a namespace they all name).
+        detached: Keep the actor alive after the process that created it ends (the default:
+            Ray Data ends its actors one by one as the inputs run out, and the budget must
+            outlive the first to go), until ``ray.kill`` or the cluster's end; with a
+            ``namespace``, later jobs find the same budget. When False, the actor lives as
+            long as the process that created it; if that process ends first, the next call
+            creates a fresh budget, which starts its slow start again.
     """
 
     name: str = "modelstudio-budget"
     namespace: str | None = None
-    detached: bool = False
+    detached: bool = True
 
     def open(self) -> BudgetBackend:
         from .ray_budget import RayBackend  # imports ray: only when a Ray budget is used

@@ -237,6 +237,28 @@ def test_clients_naming_one_ray_budget_share_its_state() -> None:
     assert RayBudget(name=f"{name}-other").open().take("group", limit, 1, 0) == 0.0
 
 
+@ray.remote(num_cpus=0)
+class _Creator:
+    """A worker that uses a budget first (so creates its actor) and is then ended, as Ray Data
+    ends its actors one by one when the inputs run out."""
+
+    def take(self, name: str, limit: RateLimit, tokens: float) -> float:
+        return float(RayBudget(name=name).open().take("group", limit, 1, tokens))
+
+
+def test_a_budget_outlives_the_worker_that_created_it() -> None:
+    name = f"budget-{uuid.uuid4().hex}"
+    limit = RateLimit(tokens_per_minute=60_000)  # 1,000 tokens a second
+    creator = _Creator.remote()  # type: ignore[attr-defined]
+    # A request of 100,000 tokens takes the full bucket and runs it 100 seconds into debt.
+    assert ray.get(creator.take.remote(name, limit, 100_000)) == 0.0
+    ray.kill(creator)
+    time.sleep(1.0)
+    # The same budget, still in debt: not a fresh one (which would grant at once).
+    assert RayBudget(name=name).open().take("group", limit, 1, 1) > 50
+    ray.kill(ray.get_actor(name))
+
+
 # --- LlamaIndex --------------------------------------------------------------------------------
 
 
