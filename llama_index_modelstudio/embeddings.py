@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from copy import deepcopy
 from typing import Any
 
 import llama_index.core.instrumentation as instrument
@@ -35,6 +34,8 @@ from modelstudio_embeddings.config import resolve_dimensions, resolve_model
 from modelstudio_embeddings.progress import progress_bar
 from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
+from ._keyless import KeylessRebuild
+
 dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioEmbedding"]
@@ -53,7 +54,7 @@ def default_embed_batch_size(rows_per_request: int) -> int:
     return max(rows_per_request, _MAX_EMBED_BATCH_SIZE // rows_per_request * rows_per_request)
 
 
-class ModelStudioEmbedding(BaseEmbedding):
+class ModelStudioEmbedding(KeylessRebuild, BaseEmbedding):
     """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LlamaIndex.
 
     LlamaIndex cuts input into ``embed_batch_size`` chunks: the sync path embeds them one after
@@ -282,18 +283,3 @@ class ModelStudioEmbedding(BaseEmbedding):
                 yield
             finally:
                 _batch_progress.reset(token)
-
-    # --- copies and pickles: rebuilt from the settings, the key never written -----------------
-
-    def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
-        state["__pydantic_private__"] = {"_retry_policy": self._retry_policy}
-        return state
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        private = state.get("__pydantic_private__") or {}
-        self.__init__(retry_policy=private.get("_retry_policy"), **state["__dict__"])  # type: ignore[misc]
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioEmbedding:
-        fields = deepcopy(dict(self.__dict__), memo)
-        return type(self)(api_key=self._api_key, retry_policy=self._retry_policy, **fields)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from copy import deepcopy
-from typing import Any
+from typing import Any, ClassVar
 
 import llama_index.core.instrumentation as instrument
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -20,12 +19,14 @@ from modelstudio_embeddings.adapting import build_reranker, configured
 from modelstudio_embeddings.rerank_models import DEFAULT_RERANK_MODEL
 from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 
+from ._keyless import KeylessRebuild
+
 dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioRerank"]
 
 
-class ModelStudioRerank(BaseNodePostprocessor):
+class ModelStudioRerank(KeylessRebuild, BaseNodePostprocessor):
     """Alibaba Cloud Model Studio reranking (qwen3-rerank, gte-rerank-v2, qwen3-vl-rerank) as a
     LlamaIndex node postprocessor: ``node_postprocessors=[ModelStudioRerank(top_n=5)]``.
 
@@ -58,6 +59,7 @@ class ModelStudioRerank(BaseNodePostprocessor):
         default=False, frozen=True, description="Plain http to a host of your own."
     )
 
+    unpickled_without: ClassVar[tuple[str, ...]] = ("callback_manager",)
     _api_key: str | None = PrivateAttr(default=None)
     _retry_policy: RetryPolicy | None = PrivateAttr(default=None)
     _client: RerankClient = PrivateAttr()
@@ -145,22 +147,6 @@ class ModelStudioRerank(BaseNodePostprocessor):
     def usage(self) -> Usage:
         """Requests, retries, tokens and estimated cost so far."""
         return self._client.usage
-
-    # --- copies and pickles: rebuilt from the settings, the key never written -----------------
-
-    def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
-        state["__pydantic_private__"] = {"_retry_policy": self._retry_policy}
-        return state
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        private = state.get("__pydantic_private__") or {}
-        fields = {k: v for k, v in state["__dict__"].items() if k != "callback_manager"}
-        self.__init__(retry_policy=private.get("_retry_policy"), **fields)  # type: ignore[misc]
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelStudioRerank:
-        fields = deepcopy(dict(self.__dict__), memo)
-        return type(self)(api_key=self._api_key, retry_policy=self._retry_policy, **fields)
 
 
 def _query(query_bundle: QueryBundle | None) -> str:
