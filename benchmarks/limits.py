@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import importlib
+import inspect
 import multiprocessing
 import os
 import tempfile
@@ -73,15 +75,30 @@ def ours(emulator: EmulatorProcess, limit: RateLimit | None, *, governed: bool =
     return client
 
 
+ENTRY_POINTS: dict[str, tuple[str, str, str]] = {
+    "core": ("modelstudio_embeddings:EmbeddingClient", "embed", "aembed"),
+    "LangChain": (
+        "langchain_modelstudio:ModelStudioEmbeddings",
+        "embed_documents",
+        "aembed_documents",
+    ),
+    "LlamaIndex": (
+        "llama_index_modelstudio:ModelStudioEmbedding",
+        "get_text_embedding_batch",
+        "aget_text_embedding_batch",
+    ),
+}
+"""Each entry point of ours: its class, and its sync and async method for a list of texts."""
+
+
 def contenders(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], object]]:
     made: dict[str, Callable[[list[str]], object]] = {}
     for label, limit in (("told", TOLD), ("learning", RateLimit())):
-        made[f"ours {label}: core sync"] = functools.partial(_core_sync, emulator, limit)
-        made[f"ours {label}: core async"] = functools.partial(_core_async, emulator, limit)
-        made[f"ours {label}: LangChain sync"] = functools.partial(_lc_sync, emulator, limit)
-        made[f"ours {label}: LangChain async"] = functools.partial(_lc_async, emulator, limit)
-        made[f"ours {label}: LlamaIndex sync"] = functools.partial(_li_sync, emulator, limit)
-        made[f"ours {label}: LlamaIndex async"] = functools.partial(_li_async, emulator, limit)
+        for entry, (where, sync, async_) in ENTRY_POINTS.items():
+            for mode, method in (("sync", sync), ("async", async_)):
+                made[f"ours {label}: {entry} {mode}"] = functools.partial(
+                    _through, emulator, limit, where, method
+                )
     made["ours, concurrency limiter only"] = lambda t: ours(
         emulator, RateLimit(), governed=False
     ).embed(t)
@@ -89,44 +106,16 @@ def contenders(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], obj
     return made
 
 
-def _core_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return ours(emulator, limit).embed(texts)
-
-
-def _core_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return asyncio.run(ours(emulator, limit).aembed(texts))
-
-
-def _lc_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return _langchain(emulator, limit).embed_documents(texts)
-
-
-def _lc_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return asyncio.run(_langchain(emulator, limit).aembed_documents(texts))
-
-
-def _li_sync(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return _llama_index(emulator, limit).get_text_embedding_batch(texts)
-
-
-def _li_async(emulator: EmulatorProcess, limit: RateLimit, texts: list[str]) -> object:
-    return asyncio.run(_llama_index(emulator, limit).aget_text_embedding_batch(texts))
-
-
-def _langchain(emulator: EmulatorProcess, limit: RateLimit) -> Any:
-    from langchain_modelstudio import ModelStudioEmbeddings
-
-    return ModelStudioEmbeddings(
-        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit
-    )
-
-
-def _llama_index(emulator: EmulatorProcess, limit: RateLimit) -> Any:
-    from llama_index_modelstudio import ModelStudioEmbedding
-
-    return ModelStudioEmbedding(
-        api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit
-    )
+def _through(
+    emulator: EmulatorProcess, limit: RateLimit, where: str, method: str, texts: list[str]
+) -> object:
+    """Embed ``texts`` with a fresh instance of the class at ``where``, by ``method`` (run on
+    its own event loop if it is a coroutine function)."""
+    module, name = where.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    client = cls(api_key=KEY, base_url=emulator.base_url, dimensions=DIMENSIONS, rate_limit=limit)
+    result = getattr(client, method)(texts)
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
 
 
 def _peers(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], object]]:
@@ -263,14 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     texts = make_texts(args.rows, seed=3, words=WORDS)
     emulator = EmulatorProcess()
     try:
-        wanted = [part for part in args.only.split(",")]
-        names = [n for n in contenders(emulator) if any(w in n for w in wanted)]
+        wanted = args.only.split(",")
+        runs = contenders(emulator)
+        names = [n for n in runs if any(w in n for w in wanted)]
         if args.parallel > 1:
             context = multiprocessing.get_context("spawn")
             with context.Pool(args.parallel) as pool:
                 results = pool.starmap(_lane, [(name, args.rows) for name in names])
         else:
-            runs = contenders(emulator)
             results = [measure(emulator, name, runs[name], texts) for name in names]
         print("Scenario Beijing: 30 req/s, 1.2M tokens/min, burst protection, 100 ± 50 ms,")
         print(f"{args.rows} chunks of about 500 tokens (tokens bind first: 40 rows/s)\n")
