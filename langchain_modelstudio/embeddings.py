@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
@@ -58,8 +58,10 @@ class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
     adaptive_concurrency: bool = Field(default=True, description="Halve in flight on a 429.")
     tokenizer: str = Field(default="auto", description="'auto', 'qwen' or 'estimate'.")
     allow_insecure_http: bool = Field(default=False, description="Plain http to your own host.")
-    rate_limit: RateLimit | None = Field(
-        default=None, description="The account's RPM/TPM; None: published, else learned."
+    rate_limit: RateLimit | Literal[False] | None = Field(
+        default=None,
+        description="The account's RPM/TPM; None: told by the host, published, else learned "
+        "from 429s; False: no pacing.",
     )
     rate_budget: LocalBudget | FileBudget | RayBudget | None = Field(
         default=None, description="Where the budget lives: this process, a file or a Ray actor."

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 
 import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -94,8 +94,11 @@ class ModelStudioEmbedding(KeylessRebuild, BaseEmbedding):
     allow_insecure_http: bool = Field(
         default=False, frozen=True, description="Plain http to a host of your own."
     )
-    rate_limit: RateLimit | None = Field(
-        default=None, frozen=True, description="The account's RPM/TPM; None: published/learned."
+    rate_limit: RateLimit | Literal[False] | None = Field(
+        default=None,
+        frozen=True,
+        description="The account's RPM/TPM; None: told by the host, published, else learned "
+        "from 429s; False: no pacing.",
     )
     rate_budget: LocalBudget | FileBudget | RayBudget | None = Field(
         default=None, frozen=True, description="This process, a shared file or a Ray actor."

@@ -8,12 +8,14 @@ state machine) and one usage count.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +27,8 @@ from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
-from .ratelimit import RateLimit, published_limit, region_of_host
+from .quotas import fetch_quotas
+from .ratelimit import RateLimit, published_limit
 from .retry import RetryPolicy
 from .service import ServiceClient
 from .settings import (
@@ -34,6 +37,7 @@ from .settings import (
     DEFAULT_TIMEOUT,
     ClientSettings,
 )
+from .usage import Usage
 from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, validate_options
 
 __all__ = [
@@ -70,8 +74,9 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         protocol: ``compatible`` or ``native`` (text_type, instruct, sparse vectors).
         on_too_long: ``error`` or ``truncate`` rows over the model's token limit.
         tokenizer: ``auto``, ``qwen`` or ``estimate`` token counts for that limit.
-        rate_limit: The account's limits (``RateLimit``); None: the published ones for the
-            service's own hosts, else learned from 429s.
+        rate_limit: The account's limits (``RateLimit``); None: told by the host's quotas
+            endpoint, else published for the service's own hosts, else learned from 429s on
+            any host; False: no pacing by budget (the in-flight bound alone).
         rate_budget: ``LocalBudget()`` (default), ``FileBudget(path)``, shared by every
             process of the machine naming the file, or ``RayBudget(name)``, shared by every
             process of a Ray cluster naming the actor (the ``ray`` extra).
@@ -98,7 +103,7 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         protocol: str = "compatible",
         on_too_long: str = "error",
         tokenizer: str = "auto",
-        rate_limit: RateLimit | None = None,
+        rate_limit: RateLimit | Literal[False] | None = None,
         rate_budget: LocalBudget | FileBudget | RayBudget | None = None,
     ) -> None:
         settings = ClientSettings(
@@ -129,24 +134,39 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         self._lock = threading.Lock()
 
     def _new_governor(self) -> Governor | None:
-        """The account's budget for this model: told, or published for this host (where a
-        field is None, learned). A host that is not the service's own (a proxy, the emulator)
-        with no ``rate_limit`` told is paced by the in-flight bound alone."""
+        """The account's budget for this model, on any host: the limits told, else those the
+        host's quotas endpoint tells (asked once, before the first request), else those
+        published for the service's own host; what is still unknown is learned from the
+        first 429s. ``rate_limit=False``: no budget, the in-flight bound alone."""
         settings = self.settings
+        if settings.rate_limit is False:
+            return None
         published = published_limit(self.host_url, self.model)
-        limit = settings.rate_limit or (published.limit if published else None)
-        if limit is None:
-            if region_of_host(self.host_url) is None:
-                return None
-            limit = RateLimit()  # the service's own host, limits not published: learn them
+        limit = settings.rate_limit or (published.limit if published else RateLimit())
         group = published.group if published else f"{self.host_url}:{self.model}"
         backend = (settings.rate_budget or LocalBudget()).open()
-        return Governor(backend, group, limit)
+        discover = None
+        if limit.learns:
+            config = self._config
+            discover = functools.partial(fetch_quotas, config.host_url, config.api_key, self.model)
+        return Governor(backend, group, limit, discover=discover)
+
+    @property
+    def usage(self) -> Usage:
+        """What this client has done so far (requests, retries, rows, tokens, estimated
+        cost), and the limits it paces at (learned ones included)."""
+        usage = super().usage
+        governor = self._executor.governor
+        if governor is None:
+            return usage
+        return dataclasses.replace(
+            usage, paced_limits=governor.paced_limits(), learning_since=governor.learning_since
+        )
 
     @property
     def rate_limit(self) -> RateLimit | None:
         """The limits the client paces by (fields None are being learned); None: not paced
-        by the account's budget, only by ``max_concurrency``."""
+        by the account's budget, only by ``max_concurrency`` (``rate_limit=False``)."""
         governor = self._executor.governor
         return None if governor is None else governor.limit
 

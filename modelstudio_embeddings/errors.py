@@ -275,6 +275,11 @@ class RateLimitError(ModelStudioError):
 
     hint = "Rate limits are per model per account and usually clear within a minute."
 
+    contended: bool = False
+    """Set on a 429 that came while other requests of the same client were accepted: the
+    account is being shared and this request waits its turn, so the retry is not counted
+    against ``max_retries`` (the budget paces it instead)."""
+
 
 class RequestRateLimitError(RateLimitError):
     """429 ``Requests rate limit exceeded``: the account's requests per minute (checked per

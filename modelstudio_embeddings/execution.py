@@ -25,6 +25,7 @@ from .errors import (
     InputTooLongError,
     ModelStudioError,
     PartialEmbeddings,
+    RateLimitError,
     ResponseValidationError,
     RowLimitError,
     translate_success_error,
@@ -80,6 +81,10 @@ class Receipt:
     used: float | None = None
     refused: bool = False
     """Answered 429: the service used none of it, but its budget is spent (no refund)."""
+    granted: bool = False
+    """The budget granted it (given back if the request is then never sent)."""
+    sent: bool = False
+    """The request went out (from then on the service may have counted it)."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,7 @@ class JobState:
     def _backoff(self, error: ModelStudioError, retries: int) -> float | None:
         """Seconds to wait before re-sending a request that failed with ``error`` (counted as a
         retry), or None: the call has failed with it, or was stopped meanwhile."""
-        delay = self._retry.delay(retries, error, self._rng)
+        delay = self._retry.delay(0 if _contended(error) else retries, error, self._rng)
         if delay is None or self._sleep_crosses_deadline(delay):
             why = self._retry.why_final(error, retries)
             if why and why not in error.message:
@@ -343,7 +348,7 @@ class Call(JobState):
                     delay = self._backoff(error, retries)
                     if delay is None:
                         return
-                    retries += 1
+                    retries += retry_cost(error)
                     yield Sleep(delay)
 
     def _next_batch(self) -> Batch | None:
@@ -449,6 +454,17 @@ class Call(JobState):
             indices=indices,
             partial=self.partial(),
         )
+
+
+def _contended(error: ModelStudioError) -> bool:
+    return isinstance(error, RateLimitError) and error.contended
+
+
+def retry_cost(error: ModelStudioError) -> int:
+    """How much a retry after ``error`` counts against ``max_retries``: nothing for a 429
+    while the client's other requests are accepted (the budget paces it; the call fails on
+    429s only once the account has accepted nothing of it for a while), else one."""
+    return 0 if _contended(error) else 1
 
 
 def _is_error_envelope(payload: object) -> bool:

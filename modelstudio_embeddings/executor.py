@@ -128,8 +128,12 @@ class Executor:
                     step.receipt, step.batch.rows, step.chars, call.stopped, call.time_left()
                 )
                 self._usage.add(budget_wait_seconds=waited)
+                if call.stopped.is_set():  # stopped while waiting: send nothing
+                    self.governor.give_back(step.receipt)
+                    return _no_slot(step.batch.indices)
             started = time.monotonic()
             self._usage.add(requests=1)
+            step.receipt.sent = True
             try:
                 reply = self.sync.send(step.request, call.request_timeout(), step.batch.indices)
             finally:
@@ -138,6 +142,10 @@ class Executor:
             return _no_slot(step.batch.indices)
         except ModelStudioError as error:
             return self._failed(error, limiter, sent_in, step)
+        except BaseException:  # interrupted: a grant of a request never sent goes back
+            if self.governor is not None:
+                self.governor.give_back(step.receipt)
+            raise
         finally:
             limiter.release()
         return self._answered(reply, limiter)
@@ -197,6 +205,7 @@ class Executor:
                 self._usage.add(budget_wait_seconds=waited)
             started = time.monotonic()
             self._usage.add(requests=1)
+            step.receipt.sent = True
             try:
                 reply = await self.async_.send(
                     step.request, call.request_timeout(), step.batch.indices
@@ -207,6 +216,10 @@ class Executor:
             return _no_slot(step.batch.indices)
         except ModelStudioError as error:
             return self._failed(error, limiter, sent_in, step)
+        except BaseException:  # cancelled: a grant of a request never sent goes back
+            if self.governor is not None:
+                self.governor.give_back(step.receipt)
+            raise
         finally:
             limiter.release()
         return self._answered(reply, limiter)
@@ -225,7 +238,9 @@ class Executor:
             if self.governor is not None:
                 step.receipt.used = 0
                 step.receipt.refused = True
+                error.contended = self.governor.contended()
                 self.governor.throttled(_kind(error), step.receipt)
+                error.hint = _slowed_hint(error, self.governor)
         return error
 
     def _settle(self, step: Send) -> None:
@@ -269,6 +284,16 @@ def _no_slot(indices: Iterable[int]) -> ModelStudioError:
     return APITimeoutError(
         "The call's deadline passed while waiting for a request slot or the account's budget.",
         indices=indices,
+    )
+
+
+def _slowed_hint(error: RateLimitError, governor: Governor) -> str:
+    """A 429's hint with what the client reached, for when it is finally given up on."""
+    return (
+        f"{type(error).hint} When it was refused, {governor.accepted_rate()}. If you know the "
+        "account's limits, pass rate_limit=RateLimit(requests_per_minute=..., "
+        "tokens_per_minute=...); if other processes share the account, give them one "
+        "rate_budget (FileBudget or RayBudget)."
     )
 
 

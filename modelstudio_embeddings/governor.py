@@ -11,8 +11,12 @@ it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its 
 - a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
   level then grows back additively, so independent clients sharing one account converge to
   fair shares instead of a 429 storm;
-- a limit not told is learned: no pacing until its first 429, then a little under the rate
-  the service accepted in the second before, probed upwards slowly after a quiet spell.
+- a limit not told is learned, on any host (the service's own, a gateway, a proxy): no pacing
+  until its first 429, then a little under the rate the service accepted in the second
+  before (refined by the answers of the next two seconds, which a 429 may have overtaken);
+  each later 429 re-learns it from the rate accepted, or, with nothing accepted, cuts the
+  pace further, down to a fraction of a request a second; it is probed upwards slowly after
+  a quiet spell.
 
 The state is plain data advanced by pure functions, so it can live in this process
 (``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a
@@ -24,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
@@ -44,6 +50,7 @@ __all__ = [
     "LocalBudget",
     "RayBudget",
     "new_state",
+    "paced_limits",
     "settle",
     "take",
     "throttled",
@@ -81,6 +88,14 @@ PROBE_AFTER = 10.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
 PROBE_RATE = 0.01
 """Share of a learned limit added per second while probing."""
+OBSERVED_SECONDS = 1.0
+"""The window the accepted rate is measured over (the service checks its limits per second)."""
+REFINE_SECONDS = 2.0
+"""After a first lesson, the answers of this long may raise it: a flood's first 429s can come
+back before the accepted answers sent with them."""
+MIN_LEVEL = 0.02
+"""The lowest level a cut reaches: a fiftieth of the limit (of a learned one: of the rate the
+service once accepted), so a client refused for long still probes with a request now and then."""
 
 
 def _ramp_schedule() -> tuple[float, ...]:
@@ -124,20 +139,31 @@ class Bucket:
     cut_at: float = -math.inf
     ramp_from: float = -math.inf
     """When slow start began (its level is ``ramp_level`` of the seconds since)."""
-    second: int = 0
-    this_second: float = 0.0
-    last_second: float = 0.0
+    floor: float = 0.0
+    """The least the bucket holds when full: one request (a limit under two requests a second
+    would otherwise never hold a whole one)."""
+    learned_at: float = -math.inf
+    """When a limit not told was first learned (the answers of ``REFINE_SECONDS`` after may
+    raise it)."""
+    accepted: list[list[float]] = field(default_factory=list)
+    """``[time, amount]`` of the answers accepted in the last ``OBSERVED_SECONDS``."""
 
     def rate(self) -> float:
         assert self.limit is not None
         return self.limit * self.level * (UTILIZATION if self.told else 1.0)
 
     def capacity(self) -> float:
-        return self.rate() * BUCKET_SECONDS
+        return max(self.floor, self.rate() * BUCKET_SECONDS)
 
-    def observed(self) -> float:
-        """Taken per second lately: the last whole second, or this one if it is larger."""
-        return max(self.last_second, self.this_second)
+    def observed(self, now: float) -> float:
+        """Accepted per second lately: the answers of the last ``OBSERVED_SECONDS``."""
+        self._forget(now)
+        return sum(amount for _, amount in self.accepted) / OBSERVED_SECONDS
+
+    def _forget(self, now: float) -> None:
+        horizon = now - OBSERVED_SECONDS
+        while self.accepted and self.accepted[0][0] <= horizon:
+            self.accepted.pop(0)
 
 
 @dataclass
@@ -153,12 +179,13 @@ def new_state(limit: RateLimit, now: float) -> BudgetState:
     """A budget at the start: the request level held at the ramp's start (one request in the
     bucket), the token bucket full."""
     rpm, tpm = limit.requests_per_minute, limit.tokens_per_minute
-    requests = Bucket(None if rpm is None else rpm / 60, rpm is not None, RAMP_START, True, 1.0)
+    requests = Bucket(
+        None if rpm is None else rpm / 60, rpm is not None, RAMP_START, True, 1.0, floor=1.0
+    )
     requests.ramp_from = now
     tokens = Bucket(None if tpm is None else tpm / 60, tpm is not None, 1.0, False, 0.0)
     if tokens.limit is not None:
         tokens.content = tokens.capacity()
-    requests.second = tokens.second = int(now)
     return BudgetState(requests, tokens, now)
 
 
@@ -170,7 +197,10 @@ def _advance(state: BudgetState, now: float) -> None:
         if bucket.limit is None:
             continue
         if bucket.slow_start:
-            bucket.level = ramp_level(now - bucket.ramp_from)
+            # Never under one request a second: burst protection lets that through from idle.
+            bucket.level = max(
+                ramp_level(now - bucket.ramp_from), min(1.0, bucket.floor / bucket.limit)
+            )
             bucket.slow_start = bucket.level < 1.0
         elif bucket.level < 1.0:
             bucket.level = min(1.0, bucket.level + RECOVERY * elapsed)
@@ -180,12 +210,12 @@ def _advance(state: BudgetState, now: float) -> None:
 
 
 def _count(bucket: Bucket, now: float, amount: float) -> None:
-    second = int(now)
-    if second != bucket.second:
-        bucket.last_second = bucket.this_second if second == bucket.second + 1 else 0.0
-        bucket.this_second = 0.0
-        bucket.second = second
-    bucket.this_second += amount
+    """Count an accepted answer in the observed rate; while a first lesson is fresh, let the
+    rate the service accepted raise it (never above what was observed)."""
+    bucket._forget(now)
+    bucket.accepted.append([now, amount])
+    if bucket.limit is not None and not bucket.told and now - bucket.learned_at < REFINE_SECONDS:
+        bucket.limit = max(bucket.limit, bucket.observed(now) * LEARNED_MARGIN)
 
 
 def take(state: BudgetState, now: float, requests: float, tokens: float) -> float:
@@ -222,34 +252,56 @@ def settle(state: BudgetState, now: float, correction: float, used: float) -> No
         _count(bucket, now, used)
 
 
-def throttled(state: BudgetState, now: float, kind: ThrottleKind, amount: float = 1.0) -> None:
+def throttled(
+    state: BudgetState, now: float, kind: ThrottleKind, amount: float = 1.0
+) -> str | None:
     """A 429 of ``kind`` for a request of ``amount`` (1 request, or its tokens): cut that
-    budget's level (once per event), learning its limit from the observed rate if it was not
-    told."""
+    budget's pace (once per event), learning its limit from the observed rate if it was not
+    told. Returns what changed, in words (for the log), or None."""
     _advance(state, now)
     bucket = state.tokens if kind == "tokens" else state.requests
     if now - bucket.cut_at < SAME_EVENT:
-        return
+        return None
+    unit = "tokens" if bucket is state.tokens else "requests"
     if not bucket.told and kind != "burst":
         # Learning: the service accepted about its limit in the last second; pace a little
-        # under that, and probe upwards only after a quiet spell. With nothing accepted
-        # lately (a lone 429, or the first answers of a flood) there is nothing to learn
-        # from: hold back this bucket's pace for now and learn at the next 429.
-        accepted = bucket.observed()
-        if accepted <= 0:
-            if bucket.limit is not None:
-                bucket.content = min(bucket.content, 0.0)
-            return
+        # under that, and probe upwards only after a quiet spell.
+        accepted = bucket.observed(now)
+        if bucket.limit is None:
+            # With nothing accepted lately (a lone 429, a scripted one, or the first answers
+            # of a flood) there is nothing to learn from: learn at the next 429.
+            if accepted <= 0:
+                return None
+            bucket.limit = accepted * LEARNED_MARGIN
+            bucket.learned_at = now
+            bucket.level = 1.0
+            what = f"learned {bucket.limit:.4g} {unit}/s from the first 429s"
+        elif accepted > 0:
+            bucket.limit = min(bucket.rate(), accepted) * LEARNED_MARGIN
+            bucket.level = 1.0
+            what = f"re-learned {bucket.limit:.4g} {unit}/s"
+        else:
+            # Refused with nothing accepted for a second: slow down further, by pacing.
+            bucket.level = max(MIN_LEVEL, bucket.level * CUT)
+            what = f"nothing accepted: slowed to {bucket.rate():.3g} {unit}/s"
         bucket.cut_at = now
-        paced = math.inf if bucket.limit is None else bucket.rate()
-        bucket.limit = min(paced, accepted) * LEARNED_MARGIN
-        bucket.level = 1.0
         bucket.slow_start = False
+    elif bucket.limit is None:
+        return None  # a burst 429 before any request limit is known or learned
     else:
         bucket.cut_at = now
         bucket.slow_start = False
-        bucket.level = max(0.05, bucket.level * (BURST_CUT if kind == "burst" else CUT))
+        bucket.level = max(MIN_LEVEL, bucket.level * (BURST_CUT if kind == "burst" else CUT))
+        what = f"{kind} 429: paced at {bucket.level:.0%} of {bucket.limit:.4g} {unit}/s"
     bucket.content = min(bucket.content, 0.0)
+    return what
+
+
+def paced_limits(state: BudgetState) -> RateLimit:
+    """The limits as the budget knows them now, per minute: told, or learned (None: not yet)."""
+    return RateLimit(
+        *(None if b.limit is None else b.limit * 60 for b in (state.requests, state.tokens))
+    )
 
 
 # --- where the state lives ----------------------------------------------------------------
@@ -267,7 +319,9 @@ class BudgetBackend(Protocol):
 
     def throttled(
         self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
-    ) -> None: ...
+    ) -> str | None: ...
+
+    def limits(self, group: str, limit: RateLimit) -> RateLimit: ...
 
 
 @dataclass(frozen=True)
@@ -303,8 +357,18 @@ class _LocalBackend:
     def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
         self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
+    def throttled(
+        self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
+    ) -> str | None:
+        result: str | None = self._apply(
+            group, limit, lambda s, now: throttled(s, now, kind, amount)
+        )
+        return result
+
+    def limits(self, group: str, limit: RateLimit) -> RateLimit:
+        """The limits the budget paces at now, per minute (learned ones included)."""
+        result: RateLimit = self._apply(group, limit, lambda s, now: paced_limits(s))
+        return result
 
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -365,8 +429,18 @@ class _FileBackend:
     def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
         self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
 
-    def throttled(self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float) -> None:
-        self._apply(group, limit, lambda s, now: throttled(s, now, kind, amount))
+    def throttled(
+        self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
+    ) -> str | None:
+        result: str | None = self._apply(
+            group, limit, lambda s, now: throttled(s, now, kind, amount)
+        )
+        return result
+
+    def limits(self, group: str, limit: RateLimit) -> RateLimit:
+        """The limits the budget paces at now, per minute (learned ones included)."""
+        result: RateLimit = self._apply(group, limit, lambda s, now: paced_limits(s))
+        return result
 
 
 @dataclass(frozen=True)
@@ -407,25 +481,51 @@ def _from_dict(data: dict[str, Any]) -> BudgetState:
     )
 
 
+_BUCKET_FIELDS = frozenset(Bucket.__dataclass_fields__)
+_NEGATIVE_INFINITE = frozenset({"cut_at", "ramp_from", "learned_at"})
+
+
 def _finite(bucket: dict[str, Any]) -> dict[str, Any]:
-    return {k: (-math.inf if v is None and k == "cut_at" else v) for k, v in bucket.items()}
+    """A bucket's fields from its JSON form (written by this or an older version: a field it
+    no longer has is dropped, one it lacks takes its default)."""
+    return {
+        k: (-math.inf if v is None and k in _NEGATIVE_INFINITE else v)
+        for k, v in bucket.items()
+        if k in _BUCKET_FIELDS
+    }
 
 
 # --- the client's side ----------------------------------------------------------------------
 
 
+PROGRESS_SECONDS = 10.0
+"""A 429 within this long of an accepted answer of the same client is contention (the account
+serves the client, this request waits its turn): it is not counted against ``max_retries``."""
+
+_log = logging.getLogger("modelstudio_embeddings")
+
+
 @dataclass
 class Governor:
     """One client's access to its budget group: estimates a request's tokens, waits for the
-    budget, corrects it from the answer, and reports 429s; counts the time spent waiting."""
+    budget, corrects it from the answer, and reports 429s; counts the time spent waiting.
+
+    ``discover``, if given, is asked once, before the first request, for the account's limits
+    (the quotas endpoint); what it returns is paced as told, ``limit``'s told fields first."""
 
     backend: BudgetBackend
     group: str
     limit: RateLimit
+    discover: Callable[[], RateLimit | None] | None = None
     tokens_per_char: float = 1.0
     """Learned from the answers (starts high, so the first requests are not under-counted)."""
+    learning_since: float | None = None
+    """When this client met its first 429 of a limit it had to learn (``time.time()``)."""
     _learned: int = 0
+    _last_accepted: float = -math.inf
+    _answers: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _discovery: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def wait(
         self,
@@ -438,6 +538,7 @@ class Governor:
         """Block until the budget grants the request (or the call stops or runs out of time);
         the seconds waited. Raises TimeoutError past ``time_left``. The estimate is made
         afresh at each try: a request that waited long must not carry an early guess."""
+        self._discover()
         waited = 0.0
         while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
@@ -451,6 +552,8 @@ class Governor:
         self, receipt: Receipt, rows: int, chars: int, time_left: float | None
     ) -> float:
         """``wait`` on the running event loop."""
+        if self.discover is not None:
+            await asyncio.to_thread(self._discover)
         waited = 0.0
         while (delay := self._try(receipt, rows, chars)) > 0:
             if time_left is not None and waited + delay > time_left:
@@ -459,20 +562,58 @@ class Governor:
             waited += delay
         return waited
 
+    def _discover(self) -> None:
+        """Ask ``discover`` once for the account's limits; a failure changes nothing. The
+        other first requests wait for the answer (a flood before it would be unpaced)."""
+        if self.discover is None:
+            return
+        with self._discovery:
+            discover = self.discover
+            if discover is None:
+                return
+            try:
+                found = discover()
+            except Exception as exc:  # a look-up that fails falls back, never fails a call
+                _log.debug("The account's limits could not be looked up: %s", exc)
+                found = None
+            if found is not None:
+                told = self.limit
+                self.limit = RateLimit(
+                    told.requests_per_minute or found.requests_per_minute,
+                    told.tokens_per_minute or found.tokens_per_minute,
+                )
+                _log.info("Pacing %s at the account's limits %s", self.group, self.limit)
+            self.discover = None
+
     def _try(self, receipt: Receipt, rows: int, chars: int) -> float:
         receipt.estimate = rows + chars * self.tokens_per_char
-        return self.backend.take(self.group, self.limit, 1, receipt.estimate)
+        wait = self.backend.take(self.group, self.limit, 1, receipt.estimate)
+        receipt.granted = wait <= 0
+        return wait
+
+    def give_back(self, receipt: Receipt) -> None:
+        """A request that was granted its budget but never sent (cancelled, interrupted, out
+        of time) returns it, so the next request is not held back by one that never went."""
+        if receipt.granted and not receipt.sent:
+            receipt.granted = False
+            self.backend.settle(self.group, self.limit, -receipt.estimate, 0.0)
 
     def settle(self, receipt: Receipt, chars: int, rows: int) -> None:
         """Correct the budget by what the answer used, and learn tokens per character."""
         if receipt.used is None:
             return
-        if receipt.used > 0 and chars > 0:
-            observed = max(0.0, receipt.used - rows) / chars
+        if receipt.used > 0:
+            now = time.monotonic()
             with self._lock:
-                weight = 1.0 if self._learned == 0 else 0.2  # the first answer replaces the guess
-                self.tokens_per_char += weight * (observed - self.tokens_per_char)
-                self._learned += 1
+                self._last_accepted = now
+                self._answers.append((now, receipt.used))
+                while self._answers and self._answers[0][0] < now - PROGRESS_SECONDS:
+                    self._answers.popleft()
+                if chars > 0:
+                    observed = max(0.0, receipt.used - rows) / chars
+                    weight = 1.0 if self._learned == 0 else 0.2  # the first replaces the guess
+                    self.tokens_per_char += weight * (observed - self.tokens_per_char)
+                    self._learned += 1
         # A 429's estimate is not given back: the service's budget is spent, and a refund would
         # let a client whose requests are refused send again at once, as fast as the 429s come
         # back (four processes each told the whole limit kept 25 requests a second in the air
@@ -481,5 +622,45 @@ class Governor:
         self.backend.settle(self.group, self.limit, correction, receipt.used)
 
     def throttled(self, kind: ThrottleKind, receipt: Receipt) -> None:
+        """Report a 429 to the budget; a change of pace is logged (INFO), once per change."""
+        learns = (
+            self.limit.tokens_per_minute if kind == "tokens" else self.limit.requests_per_minute
+        ) is None
+        if learns and self.learning_since is None:
+            self.learning_since = time.time()
+            _log.info(
+                "429 (%s) from %s: learning the account's limits from the rate it accepts "
+                "(tell them with rate_limit=RateLimit(...) to skip this)",
+                kind,
+                self.group,
+            )
         amount = receipt.estimate if kind == "tokens" else 1.0
-        self.backend.throttled(self.group, self.limit, kind, amount)
+        change = self.backend.throttled(self.group, self.limit, kind, amount)
+        if change:
+            _log.info("Rate limits of %s: %s", self.group, change)
+
+    def contended(self) -> bool:
+        """Whether an answer of this client was accepted lately (``PROGRESS_SECONDS``): a 429
+        now is the account being shared, not a limit that refuses everything."""
+        return time.monotonic() - self._last_accepted <= PROGRESS_SECONDS
+
+    def accepted_rate(self) -> str:
+        """What the service accepted from this client lately, in words (for a final 429)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [(t, used) for t, used in self._answers if t >= now - PROGRESS_SECONDS]
+        if not recent:
+            return f"the service accepted none of this client's requests in {PROGRESS_SECONDS:g} s"
+        seconds = max(1.0, now - recent[0][0])
+        tokens = sum(used for _, used in recent)
+        return (
+            f"the client had slowed to {len(recent) / seconds:.2g} requests/s and "
+            f"{tokens / seconds:.4g} tokens/s accepted over the last {seconds:.0f} s"
+        )
+
+    def paced_limits(self) -> RateLimit | None:
+        """The limits paced at now, per minute, learned ones included (None: unknown here)."""
+        try:
+            return self.backend.limits(self.group, self.limit)
+        except Exception:  # a budget elsewhere that cannot answer now: say nothing
+            return None

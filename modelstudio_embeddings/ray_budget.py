@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["BudgetActor", "RayBackend"]
 
 
-_METHODS = frozenset({"take", "settle", "throttled"})
+_METHODS = frozenset({"take", "settle", "throttled", "limits"})
 
 
 class BudgetActor:
@@ -110,5 +110,11 @@ class RayBackend:
         self._send("settle", group, limit, *args, **kwargs)
 
     def throttled(self, group: str, limit: RateLimit, *args: Any, **kwargs: Any) -> None:
-        """Report a 429 (cuts the shared level); sent without waiting for the actor."""
+        """Report a 429 (cuts the shared level); sent without waiting for the actor (so what
+        changed is not known here: None)."""
         self._send("throttled", group, limit, *args, **kwargs)
+
+    def limits(self, group: str, limit: RateLimit) -> RateLimit:
+        """The limits the shared budget paces at now (one round trip to the actor)."""
+        result: RateLimit = ray.get(self._send("limits", group, limit))
+        return result

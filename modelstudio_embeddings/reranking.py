@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .errors import APITimeoutError, ModelStudioError, ResponseValidationError
 from .errors import translate_success_error as error_of_envelope
-from .execution import Driver, JobState, Reply, Request, Send, Sleep
+from .execution import Driver, JobState, Reply, Request, Send, Sleep, retry_cost
 from .planning import Batch
 from .rerank_wire import RERANK_PATHS, is_rerank_answer, parse_rerank, rerank_body
 from .retry import RetryPolicy
@@ -96,7 +96,7 @@ class RerankCall(JobState):
                 delay = self._backoff(error, retries)
                 if delay is None:
                     return
-                retries += 1
+                retries += retry_cost(error)
                 yield Sleep(delay)
 
     def absorb(self, batch: Batch, reply: Reply) -> ModelStudioError | None:

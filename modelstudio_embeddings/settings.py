@@ -8,7 +8,7 @@ never holds the key, so pickling it (and a client) never writes the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from .config import resolve_dimensions, resolve_model
 from .errors import ConfigurationError
@@ -83,9 +83,11 @@ class ClientSettings(SharedSettings):
         tokenizer: ``auto`` (exact when the ``tokenizer`` extra is installed), ``qwen``
             (exact, required) or ``estimate``.
         rate_limit: The account's limits for this model (``RateLimit``). None: the limits the
-            service publishes for the model and region where the host is the service's own
-            (learned where it publishes none); for another host (a proxy, the emulator) no
-            pacing by budget. A field of ``RateLimit`` left None is learned from 429s.
+            host tells (its quotas endpoint), else those the service publishes for the model
+            and region where the host is the service's own, else learned from the first 429s
+            on any host (a gateway, a proxy, the emulator). A field of ``RateLimit`` left None
+            is learned from 429s. False: no pacing by budget at all, only the in-flight
+            bound (``max_concurrency``).
         rate_budget: Where the budget lives: ``LocalBudget()`` (this process, the default),
             ``FileBudget(path)`` (every process of the machine naming that file shares it) or
             ``RayBudget(name)`` (every process of a Ray cluster naming that actor shares it).
@@ -106,16 +108,18 @@ class ClientSettings(SharedSettings):
     protocol: str = "compatible"
     on_too_long: str = "error"
     tokenizer: str = "auto"
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | Literal[False] | None = None
     rate_budget: LocalBudget | FileBudget | RayBudget | None = None
 
     def __post_init__(self) -> None:
         resolve_dimensions(resolve_model(self.model), self.dimensions)
         _one_of("protocol", self.protocol, PROTOCOL_NAMES)
         check_shared_settings(self)
-        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+        limit = self.rate_limit
+        if limit is not None and limit is not False and not isinstance(limit, RateLimit):
             raise ConfigurationError(
-                "rate_limit must be a RateLimit(requests_per_minute=..., tokens_per_minute=...)."
+                "rate_limit must be a RateLimit(requests_per_minute=..., tokens_per_minute=...), "
+                "None (told by the host, published, or learned) or False (no pacing)."
             )
         if self.rate_budget is not None and not isinstance(self.rate_budget, _BUDGETS):
             raise ConfigurationError(

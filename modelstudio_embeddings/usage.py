@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
+from .ratelimit import RateLimit
+
 __all__ = ["PricedModel", "Usage", "UsageCounter"]
 
 
@@ -47,14 +49,20 @@ class Usage:
     """Time requests spent at the service, from sending to the answer (summed over requests
     in flight at once). Mostly budget wait: the rate limits bound the work; mostly service:
     latency and ``max_concurrency`` do."""
+    paced_limits: RateLimit | None = field(default=None, repr=False)
+    """The account's limits the client paces at now, per minute: told, told by the host, or
+    learned from 429s (a field None: not known yet); None: not paced by budget."""
+    learning_since: float | None = field(default=None, repr=False)
+    """When the client met its first 429 of a limit it had to learn (``time.time()``)."""
 
     def __sub__(self, other: Usage) -> Usage:
         values = {
             f.name: getattr(self, f.name) - getattr(other, f.name)
             for f in fields(self)
-            if f.name != "model"
+            if f.name not in _STATE
         }
-        return Usage(model=self.model, **values)
+        state = {name: getattr(self, name) for name in _STATE if name != "model"}
+        return Usage(model=self.model, **values, **state)
 
     def __str__(self) -> str:
         text = (
@@ -63,6 +71,8 @@ class Usage:
         )
         if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work
             text += f", {self.budget_wait_seconds:.1f} s waiting for the rate limits"
+        if self.learning_since is not None and self.paced_limits is not None:
+            text += f", limits learned from 429s: {_per_minute(self.paced_limits)}"
         return text
 
     def _repr_html_(self) -> str:
@@ -80,12 +90,27 @@ class Usage:
                 ("estimated cost", f"{self.cost_cny:.6f} CNY"),
                 ("waiting for the rate limits", f"{self.budget_wait_seconds:.2f} s"),
                 ("at the service (summed)", f"{self.service_seconds:.2f} s"),
+                ("paced at", _per_minute(self.paced_limits) if self.paced_limits else "-"),
             )
         )
         return f"<table>{rows}</table>"
 
 
 _SECONDS = frozenset({"budget_wait_seconds", "service_seconds"})
+_STATE = ("model", "paced_limits", "learning_since")
+"""Fields that are a state at the snapshot, not a count (kept as they are by ``-``)."""
+
+
+def _per_minute(limit: RateLimit) -> str:
+    parts = [
+        f"{value:,.0f} {unit}/min"
+        for value, unit in (
+            (limit.requests_per_minute, "requests"),
+            (limit.tokens_per_minute, "tokens"),
+        )
+        if value is not None
+    ]
+    return " and ".join(parts) or "not learned yet"
 
 
 class UsageCounter:
@@ -95,7 +120,7 @@ class UsageCounter:
         self._spec = spec
         self._lock = threading.Lock()
         self._counts: dict[str, float] = {
-            f.name: 0 for f in fields(Usage) if f.name not in {"model", "cost_cny", "cost_usd"}
+            f.name: 0 for f in fields(Usage) if f.name not in {*_STATE, "cost_cny", "cost_usd"}
         }
 
     def reset_after_fork(self) -> None:

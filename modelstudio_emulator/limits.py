@@ -50,6 +50,10 @@ class RateLimitSpec:
     """Which of the service's two token-limit messages the 429 carries: "You exceeded your
     current quota..." or "Allocated quota exceeded..." (both are seen; which when is unknown)."""
 
+    plain_429: bool = False
+    """Answer every refusal with a plain ``429 Too Many Requests`` that names no limit, as an
+    API gateway or proxy in front of the service does (which limit fired is not told)."""
+
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)

@@ -33,6 +33,7 @@ from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
 from .faults import CONTRACT_ERRORS, BatchFault, Fault
 from .limits import RateLimiter, RateLimits, parse_rate_limits
+from .quotas import QUOTAS_PATH, quotas_reply
 from .tokens import count_tokens, usage_tokens
 from .vectors import embed_texts, sparse_terms
 
@@ -54,7 +55,12 @@ _SETTINGS = (
     "compatible_extensions",
     "rerank_long_items",
     "rate_limits",
+    "quotas",
 )
+_PLAIN_429: dict[str, Any] = {
+    "error": {"message": "Too Many Requests", "type": "rate_limit", "param": None, "code": None}
+}
+"""A gateway's 429: which limit fired is not told."""
 _NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH})
 
 
@@ -149,6 +155,8 @@ class Emulator:
         self.compatible_extensions = compatible_extensions
         self.rerank_long_items = rerank_long_items
         self.rate_limits = parse_rate_limits(rate_limits)
+        self.quotas: object = None
+        """What ``GET /api/v1/quotas`` serves (``quotas.py``): None answers 404."""
         self._limiter = RateLimiter(self.rate_limits)
         self._lock = threading.Lock()
         self._script: deque[Fault] = deque()
@@ -298,11 +306,13 @@ class Emulator:
             if kind is None:
                 self._stats.tokens_accepted += tokens
                 return None
+            spec = self._limiter.spec_for(model)
+            if spec is not None and spec.plain_429:
+                return kind, _PLAIN_429
             if kind == "requests":
                 return kind, _envelope("rate_limited")
             if kind == "burst":
                 return kind, _envelope("burst_rate_limited")
-            spec = self._limiter.spec_for(model)
             allocated = spec is not None and spec.token_message == "allocated"
             return kind, _envelope("allocated_quota_exceeded" if allocated else "quota_exceeded")
 
@@ -413,6 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, stats_json(emulator.batch))
         elif _is_batch_path(self.path):
             emulator.batch.handle(self, "GET", self.path, b"")
+        elif self.path.split("?", 1)[0] == QUOTAS_PATH:
+            authorized = self.headers.get("Authorization", "") == f"Bearer {emulator.api_key}"
+            self._send_json(*quotas_reply(emulator.quotas, authorized))
         else:
             self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
 

@@ -41,8 +41,10 @@ def _fresh_budgets() -> None:
     by host and model, and the session's emulator is one host, so one test's scripted 429s
     would otherwise pace the next tests."""
     from modelstudio_embeddings.governor import _LOCAL
+    from modelstudio_embeddings.quotas import forget_quotas
 
     _LOCAL.forget_all()
+    forget_quotas()
 
 
 @pytest.fixture(scope="session")
