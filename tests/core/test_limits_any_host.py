@@ -128,9 +128,9 @@ def test_a_host_that_refuses_everything_fails_saying_what_rate_was_reached(
 ) -> None:
     account.configure(rate_limits=None)
     account.script(*[Fault.rate_limited() for _ in range(30)])
-    with _core(account, retry_policy=RetryPolicy(max_retries=2, initial_delay=0.05)) as client:
-        with pytest.raises(RateLimitError) as caught:
-            client.embed(["refused"])
+    policy = RetryPolicy(max_retries=2, initial_delay=0.05)
+    with _core(account, retry_policy=policy) as client, pytest.raises(RateLimitError) as caught:
+        client.embed(["refused"])
     text = str(caught.value)
     assert "accepted none of this client's requests" in text
     assert "rate_limit=RateLimit(" in text and "rate_budget" in text
