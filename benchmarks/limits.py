@@ -126,11 +126,12 @@ def _peers(emulator: EmulatorProcess) -> dict[str, Callable[[list[str]], object]
     peers: dict[str, Callable[[list[str]], object]] = {}
     try:
         from langchain_openai import OpenAIEmbeddings
+        from pydantic import SecretStr
 
         def lc_openai(texts: list[str]) -> object:
             peer = OpenAIEmbeddings(
                 model="text-embedding-v4",
-                api_key=KEY,
+                api_key=SecretStr(KEY),
                 base_url=emulator.base_url,
                 dimensions=DIMENSIONS,
                 chunk_size=10,

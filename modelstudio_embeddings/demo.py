@@ -11,13 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .client import EmbeddingClient
 from .errors import ModelStudioError
-from .usage import Usage
+from .usage import COUNTERS, Usage
 
 if TYPE_CHECKING:
     from langchain_core.vectorstores import InMemoryVectorStore
@@ -152,6 +152,5 @@ def _add_precomputed(
 
 def _total(*usages: Usage) -> Usage:
     """The sum of several clients' usage (every counter, and the estimated cost)."""
-    counters = [f.name for f in fields(Usage) if f.name != "model"]
-    sums = {name: sum(getattr(usage, name) for usage in usages) for name in counters}
+    sums = {name: sum(getattr(usage, name) for usage in usages) for name in COUNTERS}
     return Usage(model=usages[0].model, **sums)

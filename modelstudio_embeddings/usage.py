@@ -8,7 +8,7 @@ from typing import Protocol
 
 from .ratelimit import RateLimit
 
-__all__ = ["PricedModel", "Usage", "UsageCounter"]
+__all__ = ["COUNTERS", "PricedModel", "Usage", "UsageCounter"]
 
 
 class PricedModel(Protocol):
@@ -99,6 +99,8 @@ class Usage:
 _SECONDS = frozenset({"budget_wait_seconds", "service_seconds"})
 _STATE = ("model", "paced_limits", "learning_since")
 """Fields that are a state at the snapshot, not a count (kept as they are by ``-``)."""
+COUNTERS = tuple(f.name for f in fields(Usage) if f.name not in _STATE)
+"""The fields of ``Usage`` that add up (counts, seconds and costs)."""
 
 
 def _per_minute(limit: RateLimit) -> str:
