@@ -334,21 +334,14 @@ class LocalBudget:
         return _LOCAL
 
 
-class _LocalBackend:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self._states: dict[tuple[str, RateLimit], BudgetState] = {}
-        self._clock = clock
+class _StateBackend:
+    """The protocol's calls, each one change of a budget state under ``_apply`` (which finds
+    the state, holds it locked, and keeps it: in this process or in a file)."""
 
     def _apply(
         self, group: str, limit: RateLimit, change: Callable[[BudgetState, float], Any]
     ) -> Any:
-        with self._lock:
-            now = self._clock()
-            state = self._states.get((group, limit))
-            if state is None:
-                state = self._states[(group, limit)] = new_state(limit, now)
-            return change(state, now)
+        raise NotImplementedError
 
     def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
         result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
@@ -369,6 +362,23 @@ class _LocalBackend:
         """The limits the budget paces at now, per minute (learned ones included)."""
         result: RateLimit = self._apply(group, limit, lambda s, now: paced_limits(s))
         return result
+
+
+class _LocalBackend(_StateBackend):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, RateLimit], BudgetState] = {}
+        self._clock = clock
+
+    def _apply(
+        self, group: str, limit: RateLimit, change: Callable[[BudgetState, float], Any]
+    ) -> Any:
+        with self._lock:
+            now = self._clock()
+            state = self._states.get((group, limit))
+            if state is None:
+                state = self._states[(group, limit)] = new_state(limit, now)
+            return change(state, now)
 
     def forget_after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -395,7 +405,7 @@ class FileBudget:
         return _FileBackend(self.path)
 
 
-class _FileBackend:
+class _FileBackend(_StateBackend):
     def __init__(self, path: str) -> None:
         self._path = os.fspath(path)
 
@@ -421,26 +431,6 @@ class _FileBackend:
             return result
         finally:
             os.close(fd)  # releases the lock
-
-    def take(self, group: str, limit: RateLimit, requests: float, tokens: float) -> float:
-        result: float = self._apply(group, limit, lambda s, now: take(s, now, requests, tokens))
-        return result
-
-    def settle(self, group: str, limit: RateLimit, correction: float, used: float) -> None:
-        self._apply(group, limit, lambda s, now: settle(s, now, correction, used))
-
-    def throttled(
-        self, group: str, limit: RateLimit, kind: ThrottleKind, amount: float
-    ) -> str | None:
-        result: str | None = self._apply(
-            group, limit, lambda s, now: throttled(s, now, kind, amount)
-        )
-        return result
-
-    def limits(self, group: str, limit: RateLimit) -> RateLimit:
-        """The limits the budget paces at now, per minute (learned ones included)."""
-        result: RateLimit = self._apply(group, limit, lambda s, now: paced_limits(s))
-        return result
 
 
 @dataclass(frozen=True)
