@@ -38,7 +38,13 @@ from .execution import Reply, Request
 from .forking import forget_in_children
 from .wire import decode_json
 
-__all__ = ["AsyncTransport", "BoundedTransport", "SyncTransport", "bounded"]
+__all__ = [
+    "AsyncTransport",
+    "BoundedTransport",
+    "SyncTransport",
+    "bounded",
+    "translate_sdk_error",
+]
 
 
 class _Transport:
@@ -78,42 +84,15 @@ class _Transport:
         }
 
     def translate(self, exc: openai.OpenAIError, indices: Iterable[int]) -> ModelStudioError:
-        """The library error for what the SDK raised; the one place SDK errors are read."""
-        context: dict[str, Any] = {
-            "model": self._model,
-            "base_url": self.base_url,
-            "indices": indices,
-        }
-        if isinstance(exc, openai.APIStatusError):
-            response = exc.response
-            try:
-                body: object = decode_json(response.content)
-            except ModelStudioError:
-                body = response.text
-            return translate_status(
-                response.status_code,
-                body,
-                headers=response.headers,
-                secret=self._config.api_key,
-                **context,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return APITimeoutError(
-                "No complete answer from the service within the request's time "
-                f"(timeout={self._timeout} s, or less before the call's deadline).",
-                **context,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _root_cause(exc)
-            what = f"{type(cause).__name__}: {cause}".replace(self._config.api_key, "<redacted>")
-            if isinstance(cause, socket.gaierror):
-                return HostNotFoundError(
-                    f"The host of {self.base_url} does not resolve ({what}); check base_url "
-                    "or region (e.g. https://dashscope.aliyuncs.com).",
-                    **context,
-                )
-            return APIConnectionError(f"Could not reach {self.base_url}: {what}", **context)
-        return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
+        """The library error for what the SDK raised (``translate_sdk_error``)."""
+        return translate_sdk_error(
+            exc,
+            api_key=self._config.api_key,
+            base_url=self.base_url,
+            model=self._model,
+            timeout=self._timeout,
+            indices=indices,
+        )
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop what the parent's threads and connections were."""
@@ -276,6 +255,45 @@ def _abandon(closer: AsyncGenerator[None, None]) -> None:
         pass
     finally:
         step.close()
+
+
+def translate_sdk_error(
+    exc: openai.OpenAIError,
+    *,
+    api_key: str,
+    base_url: str,
+    model: str | None = None,
+    timeout: float | None = None,
+    indices: Iterable[int] | None = None,
+) -> ModelStudioError:
+    """The library error for what the SDK raised, by the one ``(status, code)`` table, the key
+    redacted; the one place SDK errors are read (real-time calls and the Batch API alike)."""
+    context: dict[str, Any] = {"model": model, "base_url": base_url, "indices": indices}
+    if isinstance(exc, openai.APIStatusError):
+        response = exc.response
+        try:
+            body: object = decode_json(response.content)
+        except ModelStudioError:
+            body = response.text
+        return translate_status(
+            response.status_code, body, headers=response.headers, secret=api_key, **context
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        within = f" (timeout={timeout} s, or less before the call's deadline)" if timeout else ""
+        return APITimeoutError(
+            f"No complete answer from the service within the request's time{within}.", **context
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = _root_cause(exc)
+        what = f"{type(cause).__name__}: {cause}".replace(api_key, "<redacted>")
+        if isinstance(cause, socket.gaierror):
+            return HostNotFoundError(
+                f"The host of {base_url} does not resolve ({what}); check base_url "
+                "or region (e.g. https://dashscope.aliyuncs.com).",
+                **context,
+            )
+        return APIConnectionError(f"Could not reach {base_url}: {what}", **context)
+    return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -40,10 +40,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_SETTINGS", "OUTPUT_FORMATS", "BatchService", "BatchStats", "StoredFile"]
 
-OUTPUT_FORMATS = ("openai", "error_object", "flat")
+OUTPUT_FORMATS = ("openai", "error_object", "flat", "string_body")
 """``openai``: error lines carry ``response.status_code`` != 200 and the error body (``error``
 only for non-HTTP failures such as expiry); ``error_object``: every error line is
-``response: null, error: {code, message}``; ``flat``: ``{custom_id, status_code, body}``."""
+``response: null, error: {code, message}``; ``flat``: ``{custom_id, status_code, body}``;
+``string_body``: as ``openai`` with ``response.body`` a JSON string, not an object."""
 OUTPUT_ORDERS = ("shuffled", "input")
 BATCH_SETTINGS = frozenset(
     {
@@ -766,10 +767,13 @@ def _output_line(output_format: str, outcome: _Outcome) -> bytes:
             line["response"] = None
             line["error"] = {"code": error.get("code"), "message": error.get("message")}
         else:
+            body: object = outcome.body
+            if output_format == "string_body":
+                body = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode()
             line["response"] = {
                 "status_code": outcome.status,
                 "request_id": outcome.request_id,
-                "body": outcome.body,
+                "body": body,
             }
             line["error"] = None
     return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)

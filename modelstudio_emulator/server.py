@@ -51,6 +51,7 @@ _SETTINGS = (
     "requests_per_second",
     "base64_policy",
     "moderation_marker",
+    "too_long_marker",
     "rows_per_request",
     "compatible_extensions",
     "rerank_long_items",
@@ -151,6 +152,9 @@ class Emulator:
         self.requests_per_second = requests_per_second
         self.base64_policy = base64_policy
         self.moderation_marker = moderation_marker
+        self.too_long_marker: str | None = None
+        """A row holding it is refused as too long, as when the service's tokenizer counts
+        more than the client's estimate (which the emulator's own count never does)."""
         self.rows_per_request = rows_per_request
         self.compatible_extensions = compatible_extensions
         self.rerank_long_items = rerank_long_items
@@ -692,8 +696,9 @@ def serve_body(
     limit = emulator._row_limit(model)
     if len(texts) > limit:
         raise _Reply(400, _row_limit_body(limit))
+    too_long = emulator.too_long_marker
     for text in texts:
-        if not text or count_tokens(text) > spec.tokens_per_row:
+        if not text or count_tokens(text) > spec.tokens_per_row or (too_long and too_long in text):
             raise _Reply(400, _length_body(spec.tokens_per_row))
     parameters = body.get("parameters") if native else body
     if not isinstance(parameters, dict):

@@ -21,6 +21,7 @@ EMULATOR_DEFAULTS: dict[str, Any] = {
     "requests_per_second": None,
     "base64_policy": "ignore",
     "moderation_marker": "[[BLOCKED]]",
+    "too_long_marker": None,
     "rows_per_request": None,
     "rate_limits": None,
     "rerank_long_items": "truncate",

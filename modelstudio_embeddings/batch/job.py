@@ -5,90 +5,62 @@ with the same manifest: it continues where the manifest says the run is, never u
 file or creating a job the service already has (an intent recorded before each call is
 reconciled against ``files.list``/``batches.list``), never paying twice for a row (a request
 is only sent again when the service answered it without vectors). Failed requests are sent
-again in a follow-up job (``max_rounds``), or through the real-time ``EmbeddingClient``
-(``realtime_fallback``); what still fails is reported row by row with the service's reason.
+again in a follow-up job (``max_rounds``), a line one row's refusal failed split row by row,
+or through the real-time ``EmbeddingClient`` (``realtime_fallback``); what still fails is
+reported row by row with the service's reason.
+
+The rooms: ``requests`` plans files, ``submission`` makes the service calls, ``collect``
+stores outputs, ``followup`` decides what is sent again; this class runs them in order.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import orjson
 
 from ..config import resolve_config, resolve_dimensions, resolve_model
-from ..errors import ConfigurationError, ModelStudioError
+from ..errors import ConfigurationError
 from ..models import DEFAULT_MODEL, ModelSpec
 from ..usage import Usage
+from .collect import Collector
 from .fingerprint import Fingerprint, fingerprint
-from .limits import (
-    BATCH_ENDPOINT,
-    BATCH_TEST_MODEL,
-    DEFAULT_FILE_LIMITS,
-    TEST_MAX_BYTES,
-    TEST_MAX_LINES,
-    FileLimits,
-)
-from .manifest import JobRecord, Manifest, RequestRecord
-from .output import parse_output_line
-from .requests import read_lines, write_followup_files, write_request_files
+from .followup import FollowUps
+from .limits import DEFAULT_FILE_LIMITS, FileLimits
+from .manifest import JobRecord, Manifest
+from .requests import read_lines, write_request_files
+from .results import BatchResult, CostEstimate, RowFailure
 from .service import BatchService
 from .sinks import ArraySink, Sink
+from .submission import TERMINAL, Submission
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-__all__ = ["BatchJob", "BatchResult", "CostEstimate", "RowFailure"]
+    from ..client import EmbeddingClient
 
-TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+__all__ = ["BatchJob", "BatchResult", "CostEstimate", "RowFailure", "check_window"]
 
-
-@dataclass(frozen=True)
-class RowFailure:
-    """A row that has no vector, and the service's reason."""
-
-    row: int
-    reason: str
+_WINDOW = re.compile(r"^(\d+)([hd])$")
+WINDOW_HOURS = (24, 336)
+"""The completion windows the service accepts: 24h to 336h (or 1d to 14d)."""
 
 
-@dataclass(frozen=True)
-class CostEstimate:
-    """What a run will cost before it is submitted (tokens estimated conservatively)."""
-
-    rows: int
-    requests: int
-    files: int
-    estimated_tokens: int
-    batch_cost_cny: float
-    realtime_cost_cny: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.rows} rows in {self.requests} requests, {self.files} file(s); "
-            f"~{self.estimated_tokens} tokens (estimate, usually high): "
-            f"~{self.batch_cost_cny:.4f} CNY at the batch price "
-            f"(~{self.realtime_cost_cny:.4f} CNY real-time)"
+def check_window(window: str) -> str:
+    """``window`` when the service accepts it, else a ConfigurationError saying which do."""
+    match = _WINDOW.match(window) if isinstance(window, str) else None
+    hours = int(match.group(1)) * (24 if match.group(2) == "d" else 1) if match else 0
+    low, high = WINDOW_HOURS
+    if not low <= hours <= high:
+        raise ConfigurationError(
+            f"completion_window={window!r} is not one the Batch API accepts: {low}h to "
+            f"{high}h (or 1d to 14d)."
         )
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """The end of a run: how many rows have vectors, which do not and why, and the cost."""
-
-    rows: int
-    stored_rows: int
-    failures: list[RowFailure]
-    usage: Usage
-    uploads: int
-    jobs: int
-    sink: Sink
-
-    @property
-    def complete(self) -> bool:
-        return self.stored_rows == self.rows and not self.failures
+    return window
 
 
 class BatchJob:
@@ -133,6 +105,7 @@ class BatchJob:
                 f"{model} is not offered by the Batch API (no batch price in the model table)."
             )
         self.dimensions = resolve_dimensions(self.spec, dimensions)
+        self.completion_window = check_window(completion_window)
         self._config = resolve_config(
             api_key=api_key,
             base_url=base_url,
@@ -144,22 +117,34 @@ class BatchJob:
         self.manifest = Manifest(manifest)
         self._check_settings()
         self.sink: Sink = sink if sink is not None else ArraySink()
-        self.completion_window = completion_window
         self.file_limits = file_limits
-        self.max_rounds = max_rounds
         self.realtime_fallback = realtime_fallback
         self.poll_interval = poll_interval
         self.show_progress = show_progress
         self._on_event = on_event
-        self.store_every = store_every
-        """Output lines between a sink flush and the manifest commit marking them stored."""
         self._service: BatchService | None = None
-        self._empty_sink = False
-        """The sink started empty in this process: stored rows must be downloaded again."""
-        self._loaded: set[str] = set()
-        """Jobs whose output this process has put into the sink."""
-        self._at_risk: set[int] = set()
-        """Requests stored before the sink started empty, not yet stored again."""
+        self.submission = Submission(
+            self.manifest,
+            lambda: self.service,
+            model=self.spec.name,
+            completion_window=self.completion_window,
+            event=self._event,
+        )
+        self.collector = Collector(
+            self.manifest,
+            self.sink,
+            lambda: self.service,
+            width=self.dimensions,
+            store_every=store_every,
+            event=self._event,
+        )
+        self.followups = FollowUps(
+            self.manifest,
+            self.collector,
+            file_limits=file_limits,
+            max_rounds=max_rounds,
+            realtime=self._realtime_client,
+        )
 
     # --- the pieces ------------------------------------------------------------------------
 
@@ -168,6 +153,15 @@ class BatchJob:
         if self._service is None:
             self._service = BatchService(self._config.api_key, self._config.compatible_url)
         return self._service
+
+    @property
+    def max_rounds(self) -> int:
+        return self.followups.max_rounds
+
+    @property
+    def store_every(self) -> int:
+        """Output lines between a sink flush and the manifest commit marking them stored."""
+        return self.collector.store_every
 
     def close(self) -> None:
         if self._service is not None:
@@ -200,6 +194,14 @@ class BatchJob:
         self.manifest.set("prepared", "1")
         return rows
 
+    def check_corpus(self, texts: Iterable[str]) -> None:
+        """Refuse texts other than the ones this manifest was planned for."""
+        if fingerprint(texts) != self.manifest.get("fingerprint"):
+            raise ConfigurationError(
+                f"{self.manifest.path} was planned for other texts: one manifest per corpus "
+                "(pass the same texts to resume, or a new manifest)."
+            )
+
     @property
     def rows(self) -> int:
         return int(self.manifest.get("rows") or 0)
@@ -219,20 +221,11 @@ class BatchJob:
 
     def submit(self) -> list[JobRecord]:
         """Upload every request file not yet uploaded and create its job (each once)."""
-        for record in self.manifest.files():
-            job = self.manifest.job_for(record.name)
-            if job is not None and job.state == "created":
-                continue
-            file_id = self._upload(record.name)
-            self._create(record.name, file_id)
-        return self.manifest.jobs()
+        return self.submission.submit()
 
     def poll(self) -> list[JobRecord]:
         """Refresh every job not yet ended from the service."""
-        for job in self.manifest.jobs():
-            if job.batch_id is not None and job.status not in TERMINAL:
-                self._record_job(job.name, self.service.retrieve(job.batch_id))
-        return self.manifest.jobs()
+        return self.submission.poll()
 
     def wait(self, timeout: float | None = None) -> list[JobRecord]:
         """Poll with back-off until every job has ended; a bar of requests done if asked."""
@@ -261,47 +254,27 @@ class BatchJob:
 
     def fetch(self) -> None:
         """Download ended jobs' output and error files into the sink and the manifest."""
-        if self.sink.open(self.rows, self.dimensions):
-            self._empty_sink = True
-            self._at_risk = {r.start for r in self.manifest.requests(state="done")}
-        for job in self.manifest.jobs():
-            if job.status not in TERMINAL:
-                continue
-            if job.fetched and (not self._empty_sink or job.name in self._loaded):
-                continue
-            self._fetch_job(job)
-            self._loaded.add(job.name)
-            self.manifest.set_fetched(job.name)
-        if self._at_risk:
-            # Rows stored in a sink that is gone and in no job's output (the real-time
-            # fallback's): say so rather than leave them unwritten.
-            reason = "stored by an earlier run in an output that is gone"
-            self.manifest.unmark_done((start, reason, False) for start in sorted(self._at_risk))
-            self._at_risk.clear()
+        self.collector.fetch(self.rows)
 
     def run(self, texts: Iterable[str] | None = None) -> BatchResult:
-        """Everything: prepare, submit, wait, fetch, follow-up rounds, fallback, result."""
+        """Everything: prepare, submit, wait, fetch, follow-up rounds, fallback, result. The
+        sink is closed (a Parquet file written, nulls for rows left without vectors)."""
         if not self.prepared:
             if texts is None:
                 raise ConfigurationError("This manifest has no plan yet: pass the texts.")
             self.prepare(texts)
-        elif texts is not None and fingerprint(texts) != self.manifest.get("fingerprint"):
-            raise ConfigurationError(
-                f"{self.manifest.path} was planned for other texts: one manifest per corpus "
-                "(pass the same texts to resume, or a new manifest)."
-            )
+        elif texts is not None:
+            self.check_corpus(texts)
         while True:
             self.submit()
             self.wait()
             self.fetch()
-            if not self._next_round():
+            if not self.followups.next_round():
                 break
         if self.realtime_fallback:
-            self._fallback()
-        result = self.result()
-        if result.stored_rows == result.rows:
-            self.sink.close(self.texts() if self._sink_wants_texts() else None)
-        return result
+            self.followups.fallback(self.rows)
+        self.sink.close(self.texts() if self._sink_wants_texts() else None)
+        return self.result()
 
     def result(self) -> BatchResult:
         """The run as the manifest has it now."""
@@ -339,12 +312,7 @@ class BatchJob:
 
     def cancel(self) -> list[str]:
         """Cancel every job not yet ended (requests already done are kept and billed)."""
-        cancelled = []
-        for job in self.poll():
-            if job.batch_id is not None and job.status not in TERMINAL | {"cancelling"}:
-                self._record_job(job.name, self.service.cancel(job.batch_id))
-                cancelled.append(job.batch_id)
-        return cancelled
+        return self.submission.cancel()
 
     def texts(self) -> Iterator[str]:
         """The run's texts in row order, read back from its request files."""
@@ -359,35 +327,7 @@ class BatchJob:
     def dry_run(self, timeout: float = 120.0) -> list[str]:
         """Validate the first file's first lines with ``batch-test-model`` (no inference, no
         bill); the service's validation errors, empty when the file passed."""
-        first = self.manifest.files()[0]
-        lines: list[bytes] = []
-        size = 0
-        for _, line in read_lines(first.path):
-            request = orjson.loads(line)
-            request["body"]["model"] = BATCH_TEST_MODEL
-            data = orjson.dumps(request) + b"\n"
-            if len(lines) == TEST_MAX_LINES or size + len(data) > TEST_MAX_BYTES:
-                break
-            lines.append(data)
-            size += len(data)
-        path = self.manifest.work_dir / f"{self.manifest.run_id}-dry-run.jsonl"
-        path.write_bytes(b"".join(lines))
-        file_id = self.service.upload(path, path.name)
-        job = self.service.create(
-            file_id,
-            self.completion_window,
-            {"ds_name": f"{self.manifest.run_id}-dry-run"},
-            BATCH_ENDPOINT,
-        )
-        deadline = time.monotonic() + timeout
-        while job.status not in TERMINAL and time.monotonic() < deadline:
-            time.sleep(self.poll_interval[0])
-            job = self.service.retrieve(job.id)
-        if job.status == "completed":
-            return []
-        errors = job.errors.data if job.errors is not None and job.errors.data else []
-        found = [f"line {e.line}: {e.code}: {e.message}" for e in errors]
-        return found or [f"the test job ended {job.status}"]
+        return self.submission.dry_run(self.poll_interval[0], timeout)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -408,161 +348,16 @@ class BatchJob:
         if self._on_event is not None:
             self._on_event(name, detail)
 
-    def _upload(self, name: str) -> str:
-        record = self.manifest.file(name)
-        if record.file_id is not None:
-            return record.file_id
-        if record.state == "uploading":  # a call may have reached the service: look first
-            found = self.service.find_file(name)
-            if found is not None:
-                self.manifest.set_file(name, "uploaded", found)
-                return found
-        self.manifest.set_file(name, "uploading")
-        file_id = self.service.upload(record.path, name)
-        self._event("upload_sent", name)
-        self.manifest.set_file(name, "uploaded", file_id)
-        self._event("uploaded", name)
-        return file_id
-
-    def _ds_name(self, file: str) -> str:
-        return file.removesuffix(".jsonl")[:100]
-
-    def _create(self, file: str, file_id: str) -> None:
-        existing = self.manifest.job_for(file)
-        if existing is not None and existing.state == "created":
-            return
-        ds_name = self._ds_name(file)
-        if existing is not None:  # an intent: the call may have reached the service
-            found = self.service.find_job(ds_name)
-            if found is not None:
-                self._record_job(existing.name, found)
-                return
-        name = existing.name if existing is not None else ds_name
-        self.manifest.add_job_intent(name, file)
-        metadata = {
-            "ds_name": ds_name,
-            "ds_description": f"modelstudio-embeddings {self.spec.name} run {self.manifest.run_id}",
-        }
-        job = self.service.create(file_id, self.completion_window, metadata, BATCH_ENDPOINT)
-        self._event("create_sent", name)
-        self._record_job(name, job)
-        self._event("created", name)
-
-    def _record_job(self, name: str, job: object) -> None:
-        from openai.types import Batch
-
-        assert isinstance(job, Batch)
-        counts = job.request_counts
-        self.manifest.update_job(
-            name,
-            batch_id=job.id,
-            status=job.status,
-            output_file_id=job.output_file_id,
-            error_file_id=job.error_file_id,
-            counts=(
-                (counts.total, counts.completed, counts.failed) if counts is not None else (0, 0, 0)
-            ),
-        )
-        if job.status == "failed":
-            errors = job.errors.data if job.errors is not None and job.errors.data else []
-            reason = "; ".join(f"{e.code}: {e.message}" for e in errors) or "job failed"
-            queued = self.manifest.requests(state="queued", file=self.manifest.job(name).file)
-            self.manifest.mark_failed((r.start, f"validation: {reason}", False) for r in queued)
-
-    def _fetch_job(self, job: JobRecord) -> None:
-        wanted = {r.start for r in self.manifest.requests(file=job.file)}
-        seen: set[int] = set()
-        done: list[tuple[int, int]] = []
-        failed: list[tuple[int, str, bool]] = []
-
-        def store() -> None:
-            self.sink.flush()
-            self.manifest.mark_done(done)
-            self.manifest.mark_failed(failed)
-            self._event("stored", f"{job.name}:{len(seen)}")
-            done.clear()
-            failed.clear()
-
-        for file_id in (job.output_file_id, job.error_file_id):
-            if file_id is None:
-                continue
-            for raw in self.service.lines(file_id):
-                try:
-                    line = parse_output_line(raw, self.dimensions)
-                except (ValueError, TypeError):
-                    continue  # a malformed line: its request counts as missing below
-                if line.start not in wanted or line.start in seen:
-                    continue
-                if line.vectors is not None:
-                    self.sink.write(line.start, line.vectors)
-                    self._at_risk.discard(line.start)
-                    done.append((line.start, line.tokens))
-                    seen.add(line.start)
-                else:
-                    failed.append((line.start, line.reason or "error", line.retryable))
-                if len(done) + len(failed) >= self.store_every:
-                    store()
-        store()
-        missing = [
-            (r.start, f"no answer in the output (job {job.status})", True)
-            for r in self.manifest.requests(state="queued", file=job.file)
-        ]
-        self.manifest.mark_failed(missing)
-
-    def _next_round(self) -> bool:
-        """Queue retryable failures in a follow-up file; False when there is nothing to do."""
-        if any(j.status not in TERMINAL for j in self.manifest.jobs()):
-            return True
-        if any(
-            f.state != "uploaded" or self.manifest.job_for(f.name) is None
-            for f in self.manifest.files()
-        ):
-            return True  # a follow-up written but not yet submitted (a crash in between)
-        failures = self.manifest.retryable_failures()
-        round_number = int(self.manifest.get("round") or 0) + 1
-        if not failures or round_number > self.max_rounds:
-            return False
-        write_followup_files(self.manifest, failures, round_number, self.file_limits)
-        self.manifest.set("round", round_number)
-        return True
-
-    def _fallback(self) -> None:
-        """Embed what is still failed through the real-time client."""
+    def _realtime_client(self) -> EmbeddingClient:
         from ..client import EmbeddingClient
 
-        failed = self.manifest.requests(state="failed")
-        if not failed:
-            return
-        self.sink.open(self.rows, self.dimensions)
-        texts = self._texts_of(failed)
-        with EmbeddingClient(
+        return EmbeddingClient(
             self.spec.name,
             dimensions=self.dimensions,
             api_key=self._config.api_key,
             base_url=self._config.host_url,
             allow_insecure_http=self._allow_insecure_http,
-        ) as client:
-            for request in failed:
-                try:
-                    vectors = client.embed(texts[request.start])
-                except ModelStudioError as exc:
-                    reason = f"{request.reason}; real-time: {exc.message}"
-                    self.manifest.mark_failed([(request.start, reason, False)])
-                    continue
-                self.sink.write(request.start, vectors)
-                self._at_risk.discard(request.start)
-                self.sink.flush()
-                self.manifest.mark_done([(request.start, 0)])
-
-    def _texts_of(self, requests: list[RequestRecord]) -> dict[int, list[str]]:
-        by_file: dict[str, set[str]] = {}
-        for request in requests:
-            by_file.setdefault(request.file, set()).add(request.custom_id)
-        out: dict[int, list[str]] = {}
-        for name, wanted in by_file.items():
-            for cid, line in read_lines(self.manifest.file(name).path, wanted):
-                out[int(cid[1:].split("-")[0])] = list(orjson.loads(line)["body"]["input"])
-        return out
+        )
 
     def _sink_wants_texts(self) -> bool:
         return bool(getattr(self.sink, "with_text", False))

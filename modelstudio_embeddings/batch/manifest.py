@@ -15,7 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FileRecord", "JobRecord", "Manifest", "RequestRecord"]
+__all__ = ["FINAL", "ISOLATE", "RETRY", "FileRecord", "JobRecord", "Manifest", "RequestRecord"]
+
+# What a follow-up does with a failed request (the ``retryable`` column).
+FINAL = 0
+"""Nothing: the service refused the request for good."""
+RETRY = 1
+"""Send it again as it is (expired, cancelled, a 5xx, a malformed answer)."""
+ISOLATE = 2
+"""Split it row by row: one row's content or length refused the whole line."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -283,9 +291,9 @@ class Manifest:
                 [(tokens, start) for start, tokens in done],
             )
 
-    def mark_failed(self, failures: Iterable[tuple[int, str, bool]]) -> None:
-        """Requests ``(start, reason, retryable)`` the service answered without vectors
-        (never one already stored)."""
+    def mark_failed(self, failures: Iterable[tuple[int, str, int]]) -> None:
+        """Requests ``(start, reason, FINAL | RETRY | ISOLATE)`` the service answered without
+        vectors (never one already stored)."""
         with self._tx():
             self._db.executemany(
                 "UPDATE requests SET state = 'failed', reason = ?, retryable = ? WHERE start = ? "
@@ -293,7 +301,7 @@ class Manifest:
                 [(reason, int(retryable), s) for s, reason, retryable in failures],
             )
 
-    def unmark_done(self, failures: Iterable[tuple[int, str, bool]]) -> None:
+    def unmark_done(self, failures: Iterable[tuple[int, str, int]]) -> None:
         """Requests once stored whose rows are gone (the sink was replaced)."""
         with self._tx():
             self._db.executemany(
@@ -302,11 +310,53 @@ class Manifest:
             )
 
     def retryable_failures(self) -> list[RequestRecord]:
+        """Failed requests a follow-up sends again (split ones are already split)."""
         query = (
             "SELECT start, stop, file, state, reason, attempts FROM requests "
-            "WHERE state = 'failed' AND retryable = 1 ORDER BY start"
+            "WHERE state = 'failed' AND retryable = ? ORDER BY start"
         )
-        return [RequestRecord(*row) for row in self._db.execute(query)]
+        return [RequestRecord(*row) for row in self._db.execute(query, (RETRY,))]
+
+    def to_isolate(self) -> list[RequestRecord]:
+        """Failed requests of several rows that one row's refusal failed."""
+        query = (
+            "SELECT start, stop, file, state, reason, attempts FROM requests "
+            "WHERE state = 'failed' AND retryable = ? ORDER BY start"
+        )
+        return [RequestRecord(*row) for row in self._db.execute(query, (ISOLATE,))]
+
+    def split(self, start: int, retry: int = RETRY) -> list[RequestRecord]:
+        """Replace a failed request by one request a row (failed, its reason kept, ``retry``),
+        in one transaction: every row stays in exactly one request. Their file is still the
+        old one, whose line covers them (``requests.lines_for`` slices it)."""
+        with self._tx():
+            row = self._db.execute(
+                "SELECT stop, file, reason, attempts, tokens FROM requests WHERE start = ? "
+                "AND state = 'failed'",
+                (start,),
+            ).fetchone()
+            if row is None:
+                raise KeyError(start)
+            stop, file, reason, attempts, tokens = row
+            rows = stop - start
+            self._db.execute("DELETE FROM requests WHERE start = ?", (start,))
+            self._db.executemany(
+                "INSERT INTO requests (start, stop, file, state, reason, attempts, tokens, "
+                "retryable) VALUES (?, ?, ?, 'failed', ?, ?, ?, ?)",
+                [
+                    (i, i + 1, file, reason, attempts, -(-tokens // rows), retry)
+                    for i in range(start, stop)
+                ],
+            )
+        return self.requests_in(start, stop)
+
+    def requests_in(self, start: int, stop: int) -> list[RequestRecord]:
+        """The requests whose rows lie in ``start``..``stop``."""
+        query = (
+            "SELECT start, stop, file, state, reason, attempts FROM requests "
+            "WHERE start >= ? AND stop <= ? ORDER BY start"
+        )
+        return [RequestRecord(*row) for row in self._db.execute(query, (start, stop))]
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

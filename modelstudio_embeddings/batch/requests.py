@@ -20,9 +20,16 @@ from ..models import ModelSpec
 from ..planning import check_lengths, estimate_tokens, validate_texts
 from ..wire import compatible_body
 from .limits import BATCH_ENDPOINT, FileLimits
-from .manifest import Manifest, RequestRecord, custom_id
+from .manifest import Manifest, RequestRecord, custom_id, parse_custom_id
 
-__all__ = ["read_lines", "request_line", "write_followup_files", "write_request_files"]
+__all__ = [
+    "lines_for",
+    "read_lines",
+    "request_line",
+    "texts_for",
+    "write_followup_files",
+    "write_request_files",
+]
 
 
 def request_line(start: int, texts: list[str], model: str, dimensions: int | None) -> bytes:
@@ -149,17 +156,44 @@ def read_lines(path: str | Path, wanted: set[str] | None = None) -> Iterator[tup
                 yield cid, line if line.endswith(b"\n") else line + b"\n"
 
 
+def lines_for(manifest: Manifest, requests: list[RequestRecord]) -> Iterator[tuple[int, bytes]]:
+    """``(start, line)`` for each request, read from its file: the line that names its rows,
+    or, for a request split out of a longer one, that line's body cut to its rows."""
+    by_file: dict[str, dict[int, RequestRecord]] = {}
+    for request in requests:
+        by_file.setdefault(request.file, {})[request.start] = request
+    for name, wanted in by_file.items():
+        for cid, line in read_lines(manifest.file(name).path):
+            first, last = parse_custom_id(cid)
+            covered = [wanted[i] for i in range(first, last) if i in wanted]
+            if not covered:
+                continue
+            parsed = orjson.loads(line)
+            for request in covered:
+                if (request.start, request.stop) == (first, last):
+                    yield request.start, line
+                    continue
+                body = dict(parsed["body"])
+                body["input"] = list(body["input"])[request.start - first : request.stop - first]
+                parsed_cut = {**parsed, "custom_id": request.custom_id, "body": body}
+                yield request.start, orjson.dumps(parsed_cut) + b"\n"
+
+
+def texts_for(manifest: Manifest, requests: list[RequestRecord]) -> dict[int, list[str]]:
+    """Each request's texts by its first row (``lines_for``)."""
+    return {
+        start: list(orjson.loads(line)["body"]["input"])
+        for start, line in lines_for(manifest, requests)
+    }
+
+
 def write_followup_files(
     manifest: Manifest, failed: list[RequestRecord], round_number: int, limits: FileLimits
 ) -> list[str]:
     """Copy the failed requests' lines into follow-up files and queue them there."""
-    by_file: dict[str, set[str]] = {}
-    for request in failed:
-        by_file.setdefault(request.file, set()).add(request.custom_id)
+    stops = {request.start: request.stop for request in failed}
     writer = _FileWriter(manifest, limits, f"retry{round_number}", followup=True)
-    for name, wanted in by_file.items():
-        for cid, line in read_lines(manifest.file(name).path, wanted):
-            start, stop = (int(x) for x in cid[1:].split("-"))
-            writer.add(start, stop, line, 0)
+    for start, line in lines_for(manifest, failed):
+        writer.add(start, stops[start], line, 0)
     writer.close()
     return writer.names

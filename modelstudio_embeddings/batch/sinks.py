@@ -4,7 +4,8 @@ Rows arrive in whatever order the service finishes them; a sink takes a block of
 position and, on ``flush``, makes what it holds durable. Only after a flush does the run mark
 those rows stored in its manifest, so a crash can lose work but never a row. ``open`` says
 whether the sink starts empty (a new array or file): the run then downloads again (free) what
-the manifest says was stored.
+the manifest says was stored. Every sink shows a row without a vector the same way: NaN in an
+array or ``.npy`` (a new one starts all NaN), null in Parquet.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ class NpySink:
                 "float32: another run's output? Choose another path."
             )
         self.array = open_memmap(self.path, mode="w+", dtype=np.float32, shape=(rows, width))
+        step = max(1, (64 << 20) // max(1, width * 4))  # NaN in 64 MB blocks: bounded memory
+        for start in range(0, rows, step):
+            self.array[start : start + step] = np.nan
+        self.array.flush()
         return True
 
     def write(self, start: int, vectors: npt.NDArray[np.float32]) -> None:
@@ -96,7 +101,8 @@ class NpySink:
 
 class ParquetSink:
     """A Parquet file ``(id, text?, vector)`` (the ``parquet`` extra, pyarrow), written in row
-    order at the end from a ``.npy`` memory map kept next to it while the run lasts."""
+    order whenever a run ends from a ``.npy`` memory map kept next to it until every row has
+    a vector (a resumed run continues from it); a row without one has a null vector."""
 
     def __init__(self, path: str | Path, *, with_text: bool = True, row_group: int = 8192):
         self.path = Path(path)
@@ -133,14 +139,21 @@ class ParquetSink:
             fields.append(pa.field("text", pa.string()))
         fields.append(pa.field("vector", pa.list_(pa.float32(), width)))
         schema = pa.schema(fields)
+        complete = True
         with pq.ParquetWriter(self.path, schema) as writer:
             for start in range(0, rows, self.row_group):
                 stop = min(start + self.row_group, rows)
-                block = np.ascontiguousarray(array[start:stop]).reshape(-1)
+                rows_block = np.ascontiguousarray(array[start:stop])
+                missing = np.isnan(rows_block).any(axis=1)
+                complete = complete and not missing.any()
                 columns: list[Any] = [pa.array(np.arange(start, stop, dtype=np.int64))]
                 if text_iter is not None:
                     columns.append(pa.array([next(text_iter) for _ in range(stop - start)]))
-                columns.append(pa.FixedSizeListArray.from_arrays(pa.array(block), width))
+                vectors = pa.FixedSizeListArray.from_arrays(
+                    pa.array(rows_block.reshape(-1)), width, mask=pa.array(missing)
+                )
+                columns.append(vectors)
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         self._staging.close()
-        self._staging.path.unlink(missing_ok=True)
+        if complete:
+            self._staging.path.unlink(missing_ok=True)

@@ -1,0 +1,75 @@
+"""What a batch run reports: its estimate before, and after it the rows stored, the rows left
+without vectors with the service's reason for each, usage and cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ..usage import Usage
+from .sinks import Sink
+
+__all__ = ["BatchResult", "CostEstimate", "RowFailure", "read_failures"]
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """A row that has no vector, and the service's reason."""
+
+    row: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a run will cost before it is submitted (tokens estimated conservatively)."""
+
+    rows: int
+    requests: int
+    files: int
+    estimated_tokens: int
+    batch_cost_cny: float
+    realtime_cost_cny: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rows} rows in {self.requests} requests, {self.files} file(s); "
+            f"~{self.estimated_tokens} tokens (estimate, usually high): "
+            f"~{self.batch_cost_cny:.4f} CNY at the batch price "
+            f"(~{self.realtime_cost_cny:.4f} CNY real-time)"
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The end of a run: how many rows have vectors, which do not and why, and the cost.
+
+    A row without a vector is NaN in an array or ``.npy`` sink and null in Parquet."""
+
+    rows: int
+    stored_rows: int
+    failures: list[RowFailure]
+    usage: Usage
+    uploads: int
+    jobs: int
+    sink: Sink
+
+    @property
+    def complete(self) -> bool:
+        return self.stored_rows == self.rows and not self.failures
+
+    def write_failures(self, path: str | Path) -> Path:
+        """The failed rows as JSON lines ``{"row", "reason"}`` (``read_failures`` reads them)."""
+        target = Path(path)
+        with target.open("wb") as handle:
+            for failure in self.failures:
+                handle.write(orjson.dumps({"row": failure.row, "reason": failure.reason}) + b"\n")
+        return target
+
+
+def read_failures(path: str | Path) -> list[RowFailure]:
+    """The rows ``BatchResult.write_failures`` (or ``batch run --failures``) wrote."""
+    with Path(path).open("rb") as handle:
+        return [RowFailure(**orjson.loads(line)) for line in handle if line.strip()]
