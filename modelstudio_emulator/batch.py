@@ -158,6 +158,7 @@ class BatchService:
         self._jobs: dict[str, _Job] = {}
         self._script: deque[BatchFault] = deque()
         self._stats = BatchStats()
+        self._refusal: tuple[int, dict[str, Any]] | None = None
 
     # --- control -----------------------------------------------------------------------------
 
@@ -181,9 +182,18 @@ class BatchService:
         with self._lock:
             self._script.extend(faults)
 
-    def reset(self) -> None:
-        """Forget every file, job, queued fault and count (settings stay)."""
+    def refuse_calls(
+        self, status: int | None, code: str = "InternalError", message: str = "An internal error"
+    ) -> None:
+        """Answer every Files and Batches call with this error (a 5xx or a 429 that every
+        retry meets) until called with ``None`` or reset."""
         with self._lock:
+            self._refusal = None if status is None else (status, _error_body(code, message))
+
+    def reset(self) -> None:
+        """Forget every file, job, queued fault, refusal and count (settings stay)."""
+        with self._lock:
+            self._refusal = None
             self._files.clear()
             self._jobs.clear()
             self._script.clear()
@@ -227,6 +237,9 @@ class BatchService:
                 from .server import _envelope
 
                 raise _Reply(401, _envelope("invalid_api_key"))
+            refusal = self._refusal
+            if refusal is not None:
+                raise _Reply(*refusal)
             status, answer, summary = self._route(method, path, query, handler, body)
             if isinstance(answer, bytes):
                 data, content_type = answer, _JSONL

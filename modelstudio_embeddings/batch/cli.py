@@ -6,35 +6,70 @@ line (or JSONL with ``--jsonl-field``), read as a stream; the output is a ``.npy
 memory map, any size) or ``.parquet`` (the ``parquet`` extra). The estimated cost at the batch
 price is shown before anything is submitted; ``--dry-run`` validates through
 ``batch-test-model`` (no inference, no bill) and stops.
+
+A manifest belongs to one corpus, model and width: an input, ``--model`` or ``--dimensions``
+that differs from what it records is refused before anything is sent; ``status``, ``wait``,
+``fetch`` and ``cancel`` need only the manifest. Errors are one line on stderr (``--debug``
+for the traceback) and the exit status says what happened:
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from ..errors import ModelStudioError
-from .job import BatchJob, BatchResult
+from ..errors import ConfigurationError, InvalidRequestError, ModelStudioError
+from ..retry import RetryPolicy
+from .job import BatchJob, BatchResult, check_window
 from .limits import FileLimits
 from .manifest import Manifest
 from .sinks import NpySink, ParquetSink, Sink
 
-__all__ = ["main"]
+__all__ = ["EXIT_INCOMPLETE", "EXIT_OK", "EXIT_SERVICE", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+"""Rows are left without vectors (the report says where), or a dry run found problems."""
+EXIT_USAGE = 2
+"""Refused before anything was sent: a flag, an input, a manifest that does not fit."""
+EXIT_SERVICE = 3
+"""The service or the connection failed (a wrong key, a 5xx or a 429 on every retry...)."""
+EXIT_INTERRUPTED = 130
+
+__doc__ += "\n".join(
+    f"``{code}`` {text}"
+    for code, text in (
+        (EXIT_OK, "every row has its vector;"),
+        (EXIT_INCOMPLETE, "rows are left without vectors, or a dry run found problems;"),
+        (EXIT_USAGE, "refused before anything was sent;"),
+        (EXIT_SERVICE, "the service or the connection failed;"),
+        (EXIT_INTERRUPTED, "interrupted (run the same command again to continue)."),
+    )
+)
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given."""
 
 
 def read_texts(path: str, jsonl_field: str | None) -> Iterator[str]:
     """The input's texts, streamed: a line each, or a field of each JSONL object."""
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if jsonl_field is not None:
-                if line.strip():
-                    yield str(orjson.loads(line)[jsonl_field])
-            else:
+        for number, line in enumerate(handle, 1):
+            if jsonl_field is None:
                 yield line.rstrip("\n")
+            elif line.strip():
+                try:
+                    yield str(orjson.loads(line)[jsonl_field])
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    raise UsageError(
+                        f"{path} line {number}: not a JSON object with the field {jsonl_field!r}"
+                    ) from None
 
 
 def _sink(output: str | None) -> Sink | None:
@@ -44,13 +79,15 @@ def _sink(output: str | None) -> Sink | None:
         return ParquetSink(output)
     if output.endswith(".npy"):
         return NpySink(output)
-    raise SystemExit(f"--output must end in .npy or .parquet, got {output!r}")
+    raise UsageError(f"--output must end in .npy or .parquet, got {output!r}")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelstudio-embeddings batch",
         description="Embed a corpus through the Batch API at half price, resumably.",
+        epilog="Exit status: "
+        + __doc__.rsplit("status says what happened:", 1)[1].replace("``", ""),
     )
     commands = parser.add_subparsers(dest="action", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -66,13 +103,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("MIN", "MAX"),
         help="seconds between polls: first and longest (back-off)",
     )
+    common.add_argument(
+        "--max-retries", type=int, default=6, help="re-sends of a failed call (429, 5xx, network)"
+    )
     common.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common.add_argument("--debug", action="store_true", help="a traceback with each error")
     plan = argparse.ArgumentParser(add_help=False)
     plan.add_argument("input", nargs="?", help="text file, one text a line (or JSONL)")
     plan.add_argument("--jsonl-field", help="read this field of each JSONL line")
-    plan.add_argument("--model", default="text-embedding-v4")
-    plan.add_argument("--dimensions", type=int)
-    plan.add_argument("--completion-window", default="24h", help="24h to 336h")
+    plan.add_argument("--model", help="default text-embedding-v4 (or the manifest's)")
+    plan.add_argument("--dimensions", type=int, help="default the model's (or the manifest's)")
+    plan.add_argument("--completion-window", default="24h", help="24h to 336h (1d to 14d)")
     plan.add_argument("--max-requests-per-file", type=int, default=50_000)
     plan.add_argument("--dry-run", action="store_true", help="validate via batch-test-model")
     out = argparse.ArgumentParser(add_help=False)
@@ -80,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--max-rounds", type=int, default=2, help="follow-up jobs for failures")
     out.add_argument(
         "--realtime-fallback", action="store_true", help="embed what still fails in real time"
+    )
+    out.add_argument(
+        "--failures",
+        help="rows without vectors go here (JSONL; MANIFEST.failures.jsonl)",
     )
     commands.add_parser("run", parents=[common, plan, out], help="plan, submit, wait, fetch")
     commands.add_parser("submit", parents=[common, plan], help="plan and submit, then exit")
@@ -90,15 +135,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _recorded(manifest: str) -> tuple[str | None, int | None]:
+    """The model and width an existing manifest records."""
+    record = Manifest(manifest)
+    try:
+        width = record.get("dimensions")
+        return record.get("model"), int(width) if width else None
+    finally:
+        record.close()
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """What can be refused before the manifest exists and before any call."""
+    if args.action in ("run", "submit"):
+        check_window(args.completion_window)
+        if args.input is not None:
+            source = Path(args.input)
+            if not source.is_file():
+                raise UsageError(f"input file {args.input} does not exist or is not a file")
+            try:
+                source.open("rb").close()
+            except OSError as exc:
+                raise UsageError(f"input file {args.input} cannot be read: {exc}") from None
+        elif not Path(args.manifest).exists():
+            raise UsageError(f"a new run needs its input file ({args.manifest} does not exist)")
+    elif not Path(args.manifest).exists():
+        raise UsageError(f"{args.manifest} does not exist: no run to {args.action}")
+    if args.action == "run" and getattr(args, "output", None) is None and not args.dry_run:
+        raise UsageError("run needs --output (a .npy or .parquet file)")
+    if args.action == "fetch" and args.output is None:
+        raise UsageError("fetch needs --output (a .npy or .parquet file)")
+
+
 def _job(args: argparse.Namespace, sink: Sink | None) -> BatchJob:
-    model = getattr(args, "model", None)
-    dimensions = getattr(args, "dimensions", None)
-    if Path(args.manifest).exists():  # a run's settings are the manifest's
-        manifest = Manifest(args.manifest)
-        model = manifest.get("model") or model
-        recorded = manifest.get("dimensions")
-        dimensions = int(recorded) if recorded else dimensions
-        manifest.close()
+    """The run, its model and width from the flags, else from the manifest; a flag that
+    contradicts the manifest is refused by ``BatchJob`` (it names the manifest)."""
+    model, dimensions = getattr(args, "model", None), getattr(args, "dimensions", None)
+    if Path(args.manifest).exists():
+        recorded_model, recorded_width = _recorded(args.manifest)
+        if model is None:
+            model = recorded_model
+        if dimensions is None and (model is None or model == recorded_model):
+            dimensions = recorded_width
     return BatchJob(
         args.manifest,
         sink,
@@ -113,35 +191,48 @@ def _job(args: argparse.Namespace, sink: Sink | None) -> BatchJob:
         realtime_fallback=getattr(args, "realtime_fallback", False),
         poll_interval=(args.poll[0], args.poll[1]),
         show_progress=not args.no_progress,
+        retry_policy=RetryPolicy(max_retries=args.max_retries),
     )
 
 
-def _prepare(job: BatchJob, args: argparse.Namespace) -> bool:
-    """Plan (if new), show the estimate, and run the dry run if asked; False to stop."""
+def _prepare(job: BatchJob, args: argparse.Namespace) -> int | None:
+    """Plan (if new) or check the input is the planned corpus, show the estimate, and run
+    the dry run if asked; an exit status to stop with, or None to go on."""
     if not job.prepared:
-        if not args.input:
-            raise SystemExit("a new run needs its input file")
         job.prepare(read_texts(args.input, args.jsonl_field))
+    elif args.input is not None:
+        job.check_corpus(read_texts(args.input, args.jsonl_field))
     print(f"Estimate: {job.estimate()}")
-    if args.dry_run:
-        problems = job.dry_run()
-        print("Dry run: the file is valid." if not problems else "Dry run found problems:")
-        for problem in problems:
-            print(f"  {problem}")
-        return False
-    return True
+    if not args.dry_run:
+        return None
+    problems = job.dry_run()
+    if not problems:
+        print("Dry run: the file is valid.")
+        return EXIT_OK
+    print("Dry run found problems:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_INCOMPLETE
 
 
-def _report(result: BatchResult) -> int:
+def _report(result: BatchResult, args: argparse.Namespace) -> int:
     print(
         f"{result.stored_rows}/{result.rows} rows stored; {result.uploads} upload(s), "
         f"{result.jobs} job(s); usage: {result.usage} (batch price)"
     )
+    if result.complete:
+        return EXIT_OK
+    report = result.write_failures(args.failures or f"{args.manifest}.failures.jsonl")
     for failure in result.failures[:20]:
-        print(f"  row {failure.row}: {failure.reason}")
+        print(f"  row {failure.row}: {failure.reason}", file=sys.stderr)
     if len(result.failures) > 20:
-        print(f"  ... {len(result.failures) - 20} more failed rows")
-    return 0 if result.complete else 1
+        print(f"  ... {len(result.failures) - 20} more failed rows", file=sys.stderr)
+    print(
+        f"{result.rows - result.stored_rows} row(s) left without vectors (NaN or null in the "
+        f"output); each row and its reason: {report}",
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE
 
 
 def _status(job: BatchJob) -> int:
@@ -156,37 +247,54 @@ def _status(job: BatchJob) -> int:
         f"rows: {counts.get('done_rows', 0)} stored, {counts.get('queued_rows', 0)} queued, "
         f"{counts.get('failed_rows', 0)} failed of {job.rows}; usage: {job.usage}"
     )
-    return 0
+    return EXIT_OK
+
+
+def _act(args: argparse.Namespace) -> int:
+    _check_inputs(args)
+    sink = _sink(getattr(args, "output", None))
+    with _job(args, sink) as job:
+        if args.action in ("run", "submit"):
+            stop = _prepare(job, args)
+            if stop is not None:
+                return stop
+            if args.action == "submit":
+                job.submit()
+                return _status(job)
+            return _report(job.run(), args)
+        if args.action == "status":
+            return _status(job)
+        if args.action == "wait":
+            job.wait()
+            return _status(job)
+        if args.action == "fetch":
+            job.fetch()
+            return _report(job.result(), args)
+        for batch_id in job.cancel():
+            print(f"cancelling {batch_id}")
+        return _status(job)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one ``batch`` action; the exit status is 1 when rows are left without vectors."""
+    """Run one ``batch`` action; the exit status says how it ended (see the module)."""
     args = _parser().parse_args(argv)
-    sink = _sink(getattr(args, "output", None))
-    if args.action == "run" and sink is None and not args.dry_run:
-        raise SystemExit("run needs --output (a .npy or .parquet file)")
     try:
-        with _job(args, sink) as job:
-            if args.action in ("run", "submit"):
-                if not _prepare(job, args):
-                    return 0
-                if args.action == "submit":
-                    job.submit()
-                    return _status(job)
-                return _report(job.run())
-            if args.action == "status":
-                return _status(job)
-            if args.action == "wait":
-                job.wait()
-                return _status(job)
-            if args.action == "fetch":
-                if sink is None:
-                    raise SystemExit("fetch needs --output")
-                job.fetch()
-                return _report(job.result())
-            for batch_id in job.cancel():
-                print(f"cancelling {batch_id}")
-            return _status(job)
+        return _act(args)
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ModelStudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        local = exc.status_code is None and isinstance(
+            exc, ConfigurationError | InvalidRequestError
+        )
+        return _fail(args, exc, EXIT_USAGE if local else EXIT_SERVICE)
+    except (UsageError, ValueError, OSError) as exc:
+        return _fail(args, exc, EXIT_USAGE)
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, status: int) -> int:
+    if args.debug:
+        traceback.print_exception(exc)
+    message = " ".join(str(exc).split())  # one line
+    print(f"error: {message}", file=sys.stderr)
+    return status

@@ -26,6 +26,7 @@ import orjson
 from ..config import resolve_config, resolve_dimensions, resolve_model
 from ..errors import ConfigurationError
 from ..models import DEFAULT_MODEL, ModelSpec
+from ..retry import RetryPolicy
 from ..usage import Usage
 from .collect import Collector
 from .fingerprint import Fingerprint, fingerprint
@@ -75,7 +76,8 @@ class BatchJob:
     longest wait between polls (back-off while nothing moves). ``on_event(step, detail)`` is
     called after each step (``upload_sent``, ``uploaded``, ``create_sent``, ``created``,
     ``stored``) -- a hook for logs and for tests that kill the process there; ``store_every``
-    output lines are flushed and recorded at a time.
+    output lines are flushed and recorded at a time. ``retry_policy`` governs the Files and
+    Batches calls as it does real-time requests (default ``RetryPolicy()``).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class BatchJob:
         show_progress: bool = False,
         on_event: Callable[[str, str], None] | None = None,
         store_every: int = 1000,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.spec: ModelSpec = resolve_model(model)
         if self.spec.batch_price_cny_per_1k_tokens is None:
@@ -123,6 +126,7 @@ class BatchJob:
         self.show_progress = show_progress
         self._on_event = on_event
         self._service: BatchService | None = None
+        self.retry_policy = retry_policy
         self.submission = Submission(
             self.manifest,
             lambda: self.service,
@@ -151,7 +155,9 @@ class BatchJob:
     @property
     def service(self) -> BatchService:
         if self._service is None:
-            self._service = BatchService(self._config.api_key, self._config.compatible_url)
+            self._service = BatchService(
+                self._config.api_key, self._config.compatible_url, retry_policy=self.retry_policy
+            )
         return self._service
 
     @property
