@@ -29,6 +29,7 @@ from ..models import DEFAULT_MODEL, ModelSpec
 from ..retry import RetryPolicy
 from ..usage import Usage
 from .collect import Collector
+from .dedupe import Deduplicator, RowSink
 from .fingerprint import Fingerprint, fingerprint
 from .followup import FollowUps
 from .limits import DEFAULT_FILE_LIMITS, FileLimits
@@ -136,7 +137,7 @@ class BatchJob:
         )
         self.collector = Collector(
             self.manifest,
-            self.sink,
+            RowSink(self.sink, self.manifest),
             lambda: self.service,
             width=self.dimensions,
             store_every=store_every,
@@ -185,20 +186,28 @@ class BatchJob:
         return self.manifest.get("prepared") == "1"
 
     def prepare(self, texts: Iterable[str]) -> int:
-        """Stream ``texts`` into request files (once: a prepared run ignores them); rows."""
+        """Stream ``texts`` into request files (once: a prepared run ignores them), each
+        distinct text once (``dedupe``); the number of rows."""
         if self.prepared:
-            return int(self.manifest.get("rows") or 0)
+            return self.rows
         self.manifest.reset_plan()
         digest = Fingerprint()
-        rows = write_request_files(
-            digest.through(texts), self.spec, self.dimensions, self.manifest, self.file_limits
+        distinct = Deduplicator(self.manifest)
+        units = write_request_files(
+            distinct.through(digest.through(texts)),
+            self.spec,
+            self.dimensions,
+            self.manifest,
+            self.file_limits,
+            distinct.row_of,
         )
         self.manifest.set("fingerprint", digest.hexdigest())
-        if rows == 0:
+        if distinct.rows == 0:
             raise ConfigurationError("No texts to embed.")
-        self.manifest.set("rows", rows)
+        self.manifest.set("units", units)
+        self.manifest.set("rows", distinct.rows)
         self.manifest.set("prepared", "1")
-        return rows
+        return distinct.rows
 
     def check_corpus(self, texts: Iterable[str]) -> None:
         """Refuse texts other than the ones this manifest was planned for."""
@@ -210,7 +219,13 @@ class BatchJob:
 
     @property
     def rows(self) -> int:
+        """The corpus's rows (every row gets a vector, a repeated text too)."""
         return int(self.manifest.get("rows") or 0)
+
+    @property
+    def units(self) -> int:
+        """The distinct texts: what is sent and billed."""
+        return int(self.manifest.get("units") or self.rows)
 
     def estimate(self) -> CostEstimate:
         """Rows, requests, files and the estimated cost at the batch and real-time prices."""
@@ -223,6 +238,7 @@ class BatchJob:
             estimated_tokens=tokens,
             batch_cost_cny=self.spec.cost_cny(tokens, batch=True),
             realtime_cost_cny=self.spec.cost_cny(tokens),
+            distinct_rows=self.units,
         )
 
     def submit(self) -> list[JobRecord]:
@@ -260,7 +276,7 @@ class BatchJob:
 
     def fetch(self) -> None:
         """Download ended jobs' output and error files into the sink and the manifest."""
-        self.collector.fetch(self.rows)
+        self.collector.fetch(self.units)
 
     def run(self, texts: Iterable[str] | None = None) -> BatchResult:
         """Everything: prepare, submit, wait, fetch, follow-up rounds, fallback, result. The
@@ -278,22 +294,16 @@ class BatchJob:
             if not self.followups.next_round():
                 break
         if self.realtime_fallback:
-            self.followups.fallback(self.rows)
+            self.followups.fallback(self.units)
         self.sink.close(self.texts() if self._sink_wants_texts() else None)
         return self.result()
 
     def result(self) -> BatchResult:
         """The run as the manifest has it now."""
-        failures = [
-            RowFailure(row, request.reason or "not answered yet")
-            for request in self.manifest.requests()
-            if request.state != "done"
-            for row in range(request.start, request.stop)
-        ]
-        counts = self.manifest.counts()
+        failures = self._failures()
         return BatchResult(
             rows=self.rows,
-            stored_rows=counts.get("done_rows", 0),
+            stored_rows=self.rows - len(failures),
             failures=failures,
             usage=self.usage,
             uploads=sum(f.file_id is not None for f in self.manifest.files()),
@@ -301,17 +311,31 @@ class BatchJob:
             sink=self.sink,
         )
 
+    def _failures(self) -> list[RowFailure]:
+        """Every row without a vector (a repeated text shares its first row's fate)."""
+        failures: list[RowFailure] = []
+        deduplicated = self.manifest.deduplicated
+        for request in self.manifest.requests():
+            if request.state == "done":
+                continue
+            reason = request.reason or "not answered yet"
+            rows = list(range(request.start, request.stop))
+            if deduplicated:
+                rows = self.manifest.rows_of(request.start, request.stop)
+                rows += [row for row, _ in self.manifest.copies_of(request.start, request.stop)]
+            failures.extend(RowFailure(row, reason) for row in rows)
+        return sorted(failures, key=lambda failure: failure.row) if deduplicated else failures
+
     @property
     def usage(self) -> Usage:
         """Requests sent to batch jobs, rows stored and billed tokens at the batch price."""
         tokens = self.manifest.billed_tokens()
         jobs = self.manifest.jobs()
-        counts = self.manifest.counts()
         return Usage(
             model=self.spec.name,
             requests=sum(j.total for j in jobs),
             failed_requests=sum(j.failed for j in jobs),
-            rows=counts.get("done_rows", 0),
+            rows=self.rows - len(self._failures()),
             prompt_tokens=tokens,
             cost_cny=self.spec.cost_cny(tokens, batch=True),
         )
@@ -321,7 +345,23 @@ class BatchJob:
         return self.submission.cancel()
 
     def texts(self) -> Iterator[str]:
-        """The run's texts in row order, read back from its request files."""
+        """The run's texts in row order, read back from its request files (the distinct
+        texts) and the manifest (the rows repeating one)."""
+        copies = self.manifest.copy_texts()
+        next_copy = next(copies, None)
+        row = 0
+        for text in self._unit_texts():
+            while next_copy is not None and next_copy[0] == row:
+                yield next_copy[1]
+                row += 1
+                next_copy = next(copies, None)
+            yield text
+            row += 1
+        while next_copy is not None:
+            yield next_copy[1]
+            next_copy = next(copies, None)
+
+    def _unit_texts(self) -> Iterator[str]:
         # Original files hold every request in order; follow-ups only copies.
         for record in self.manifest.files():
             if "-part-" not in record.name:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS files (
     name TEXT PRIMARY KEY, path TEXT NOT NULL, lines INTEGER NOT NULL, bytes INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'written', file_id TEXT
 );
+CREATE TABLE IF NOT EXISTS copies (row INTEGER PRIMARY KEY, unit INTEGER NOT NULL, text TEXT);
+CREATE INDEX IF NOT EXISTS copies_by_unit ON copies (unit);
+CREATE TABLE IF NOT EXISTS shifted (unit INTEGER PRIMARY KEY, row INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     name TEXT PRIMARY KEY, file TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'intent',
     batch_id TEXT, status TEXT, output_file_id TEXT, error_file_id TEXT,
@@ -115,6 +118,7 @@ class Manifest:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._scratch = False
         if self.get("run_id") is None:
             self.set("run_id", uuid.uuid4().hex[:12])
 
@@ -146,6 +150,61 @@ class Manifest:
         with self._tx():
             self._db.execute("DELETE FROM requests")
             self._db.execute("DELETE FROM files")
+            self._db.execute("DELETE FROM copies")
+            self._db.execute("DELETE FROM shifted")
+
+    # --- duplicate texts: requests are over units (the distinct texts), the sink over rows --
+
+    def seen(self, digest: bytes, unit: int) -> int | None:
+        """The unit of a text already seen (by its digest) while planning, or None after
+        recording it as ``unit``. Kept in a private temporary table: memory stays bounded."""
+        if not self._scratch:
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS digests (d BLOB PRIMARY KEY, u INT)")
+            self._scratch = True
+        added = self._db.execute("INSERT OR IGNORE INTO temp.digests VALUES (?, ?)", (digest, unit))
+        if added.rowcount == 1:
+            return None
+        row = self._db.execute("SELECT u FROM temp.digests WHERE d = ?", (digest,)).fetchone()
+        return int(row[0])
+
+    def forget_digests(self) -> None:
+        if self._scratch:
+            self._db.execute("DROP TABLE temp.digests")
+            self._scratch = False
+
+    def add_mapping(
+        self, copies: list[tuple[int, int, str]], shifted: list[tuple[int, int]]
+    ) -> None:
+        """Rows ``(row, unit, text)`` that repeat an earlier text, and units ``(unit, row)``
+        whose row is not their number (every unit after the first repeat)."""
+        with self._tx():
+            self._db.executemany("INSERT INTO copies VALUES (?, ?, ?)", copies)
+            self._db.executemany("INSERT INTO shifted VALUES (?, ?)", shifted)
+
+    @property
+    def deduplicated(self) -> bool:
+        return self._db.execute("SELECT 1 FROM copies LIMIT 1").fetchone() is not None
+
+    def rows_of(self, start: int, stop: int) -> list[int]:
+        """The row of each unit ``start``..``stop``, in order."""
+        found = dict(
+            self._db.execute(
+                "SELECT unit, row FROM shifted WHERE unit >= ? AND unit < ?", (start, stop)
+            ).fetchall()
+        )
+        return [int(found.get(unit, unit)) for unit in range(start, stop)]
+
+    def copies_of(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """``(row, unit)`` of the rows repeating a unit in ``start``..``stop``."""
+        rows = self._db.execute(
+            "SELECT row, unit FROM copies WHERE unit >= ? AND unit < ? ORDER BY row", (start, stop)
+        )
+        return [(int(r), int(u)) for r, u in rows]
+
+    def copy_texts(self) -> Iterator[tuple[int, str]]:
+        """``(row, text)`` of every repeated row, in row order (for sinks that keep texts)."""
+        for row, text in self._db.cursor().execute("SELECT row, text FROM copies ORDER BY row"):
+            yield int(row), str(text)
 
     def add_file(
         self,

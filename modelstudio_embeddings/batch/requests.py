@@ -9,7 +9,7 @@ requests in one transaction once it is complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -56,14 +56,17 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
         yield start, chunk
 
 
-def _checked(start: int, chunk: list[str], spec: ModelSpec) -> list[str]:
-    """The real-time path's checks on one request's rows, row numbers made absolute."""
+def _checked(
+    start: int, chunk: list[str], spec: ModelSpec, row_of: Callable[[int], int]
+) -> list[str]:
+    """The real-time path's checks on one request's rows, named by their input rows."""
     try:
         rows = validate_texts(chunk)
         check_lengths(rows, spec.tokens_per_row, spec.name)
     except ModelStudioError as exc:
-        indices = [start + i for i in exc.indices or ()]
-        message = f"Rows {start}..{start + len(chunk) - 1} of the input: {exc.message}"
+        indices = [row_of(start + i) for i in exc.indices or ()]
+        first, last = row_of(start), row_of(start + len(chunk) - 1)
+        message = f"Rows {first}..{last} of the input: {exc.message}"
         raise type(exc)(message, indices=indices, model=spec.name) from None
     return rows
 
@@ -127,14 +130,16 @@ def write_request_files(
     dimensions: int | None,
     manifest: Manifest,
     limits: FileLimits,
+    row_of: Callable[[int], int] = lambda unit: unit,
 ) -> int:
-    """Stream ``texts`` into request files, recorded in ``manifest``; the number of rows."""
+    """Stream ``texts`` into request files, recorded in ``manifest``; the number of texts.
+    ``row_of`` names a text's input row in messages (they differ when repeats are dropped)."""
     if isinstance(texts, str):
         validate_texts(texts)  # the real-time path's message for a lone str
     writer = _FileWriter(manifest, limits, "part")
     rows = 0
     for start, chunk in _chunks(texts, spec.rows_per_request):
-        checked = _checked(start, chunk, spec)
+        checked = _checked(start, chunk, spec, row_of)
         tokens = sum(estimate_tokens(t) for t in checked)
         line = request_line(start, checked, spec.name, dimensions)
         writer.add(start, start + len(checked), line, tokens)

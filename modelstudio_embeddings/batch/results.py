@@ -32,10 +32,15 @@ class CostEstimate:
     estimated_tokens: int
     batch_cost_cny: float
     realtime_cost_cny: float
+    distinct_rows: int | None = None
+    """Rows with a text not seen earlier in the corpus: only these are sent and billed."""
 
     def __str__(self) -> str:
+        repeats = ""
+        if self.distinct_rows is not None and self.distinct_rows != self.rows:
+            repeats = f" ({self.rows - self.distinct_rows} repeated texts sent once)"
         return (
-            f"{self.rows} rows in {self.requests} requests, {self.files} file(s); "
+            f"{self.rows} rows{repeats} in {self.requests} requests, {self.files} file(s); "
             f"~{self.estimated_tokens} tokens (estimate, usually high): "
             f"~{self.batch_cost_cny:.4f} CNY at the batch price "
             f"(~{self.realtime_cost_cny:.4f} CNY real-time)"
