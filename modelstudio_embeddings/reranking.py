@@ -3,7 +3,9 @@
 It hands out its planned requests to the executor's workers, reads each answer's scores into
 their places in the caller's list, and leaves retries, back-off, the deadline and stopping to
 ``JobState``, which the embedding ``Call`` uses too. The result is every document's score
-exactly once, ranked; or the first error that ended the call.
+exactly once, ranked; or the first error that ended the call. A request that one document's
+content or length failed is split by halves until that document is alone, so the error
+names it (and only it) when the answers tell it apart.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import APITimeoutError, ModelStudioError, ResponseValidationError
+from .errors import (
+    APITimeoutError,
+    ContentInspectionError,
+    InputTooLongError,
+    ModelStudioError,
+    ResponseValidationError,
+)
 from .errors import translate_success_error as error_of_envelope
 from .execution import Driver, JobState, Reply, Request, Send, Sleep, retry_cost
-from .planning import Batch
+from .planning import Batch, split_batch
 from .rerank_wire import RERANK_PATHS, is_rerank_answer, parse_rerank, rerank_body
 from .retry import RetryPolicy
 from .usage import UsageCounter
@@ -66,6 +74,8 @@ class RerankCall(JobState):
         self._requests = requests
         self.scores: list[float | None] = [None] * len(documents)
         self._pending: deque[Batch] = deque(batches)
+        self._refused: list[tuple[int, ModelStudioError]] = []
+        """Documents refused alone (content or length), with the service's error."""
 
     @property
     def batches_pending(self) -> int:
@@ -76,28 +86,38 @@ class RerankCall(JobState):
         after a transient failure as the retry policy says, until it is answered or the call
         has failed, been stopped or run out of time."""
         while (batch := self._next_batch()) is not None:
-            request = self._requests.request(self.documents[batch.start : batch.stop])
-            retries = 0
-            while not self._over():
-                if self._past_deadline():
-                    self.fail(self._deadline_error(batch))
-                    return
-                outcome = yield Send(request, batch)
-                error = (
-                    outcome
-                    if isinstance(outcome, ModelStudioError)
-                    else self.absorb(batch, outcome)
-                )
-                if error is None:
-                    break
-                if self._past_deadline():
-                    self.fail(self._deadline_error(batch, error))
-                    return
-                delay = self._backoff(error, retries)
-                if delay is None:
-                    return
-                retries += retry_cost(error)
-                yield Sleep(delay)
+            stack = [batch]
+            while stack and not self._over():
+                current = stack.pop()
+                request = self._requests.request(self.documents[current.start : current.stop])
+                retries = 0
+                while not self._over():
+                    if self._past_deadline():
+                        self.fail(self._deadline_error(current))
+                        return
+                    outcome = yield Send(request, current)
+                    error = (
+                        outcome
+                        if isinstance(outcome, ModelStudioError)
+                        else self.absorb(current, outcome)
+                    )
+                    if error is None:
+                        break
+                    if isinstance(error, _DOCUMENT_ERRORS):
+                        if current.rows > 1:
+                            stack.extend(reversed(split_batch(current)))
+                        else:
+                            with self._lock:
+                                self._refused.append((current.start, error))
+                        break
+                    if self._past_deadline():
+                        self.fail(self._deadline_error(current, error))
+                        return
+                    delay = self._backoff(error, retries)
+                    if delay is None:
+                        return
+                    retries += retry_cost(error)
+                    yield Sleep(delay)
 
     def absorb(self, batch: Batch, reply: Reply) -> ModelStudioError | None:
         """Read one 2xx answer's scores into ``batch``'s places and count it; the error, with
@@ -158,6 +178,8 @@ class RerankCall(JobState):
         by index; or the error that ended the call."""
         if self._fatal is not None:
             raise self._fatal
+        if self._refused:
+            raise self._refusal()
         unscored = self._unscored()
         if unscored:
             raise ModelStudioError(
@@ -165,6 +187,40 @@ class RerankCall(JobState):
             )
         scores: list[float] = self.scores  # type: ignore[assignment]  # every one is set
         return rank(scores, top_n)
+
+    def _refusal(self) -> ModelStudioError:
+        """The documents refused alone, by name; or, when every one was (the query may be
+        what was refused), an error that names none."""
+        refused = sorted(self._refused, key=lambda pair: pair[0])
+        first = refused[0][1]
+        kind = type(first)
+        total = len(self.documents)
+        if len(refused) == total and total > 1:
+            message = (
+                f"{first.message} (every one of the {total} documents was refused, alone too: "
+                "the query itself may be what was refused)."
+            )
+            indices: list[int] | None = None
+            hint = "Check the query and the documents; nothing was scored."
+        else:
+            message = f"{first.message} ({len(refused)} of {total} documents refused)."
+            indices = [i for i, _ in refused]
+            hint = "Drop or rewrite these documents and rerank the rest."
+        error = kind(
+            message,
+            status_code=first.status_code,
+            code=first.code,
+            request_id=first.request_id,
+            model=first.model,
+            base_url=first.base_url,
+            indices=indices,
+        )
+        error.hint = hint
+        return error
+
+
+# Errors that one document causes for its whole request: isolate it by halving.
+_DOCUMENT_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
 
 
 def rank(scores: list[float], top_n: int | None = None) -> list[tuple[int, float]]:

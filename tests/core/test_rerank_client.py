@@ -217,3 +217,29 @@ async def test_context_managers_close_both_worlds(emulator: Emulator) -> None:
     async with RerankClient(api_key=emulator.api_key, base_url=emulator.host_url) as client:
         await asyncio.gather(client.arerank(QUERY, ["a"]), client.arerank(QUERY, ["b"]))
     assert client._executor.async_.open_loops == 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_moderated_candidate_is_named_alone(
+    emulator: Emulator, make_reranker: MakeReranker, mode: str
+) -> None:
+    documents = candidates(8)
+    documents[5] = f"{documents[5]} [[BLOCKED]]"
+    client = make_reranker()
+    with pytest.raises(mse.ContentInspectionError) as info:
+        if mode == "sync":
+            client.rerank(QUERY, documents)
+        else:
+            asyncio.run(client.arerank(QUERY, documents))
+    assert info.value.indices == (5,)
+    assert ".partial" not in str(info.value) and "vectors" not in str(info.value)
+    assert "1 of 8 documents" in str(info.value)
+
+
+def test_a_moderated_query_names_no_candidate(
+    emulator: Emulator, make_reranker: MakeReranker
+) -> None:
+    with pytest.raises(mse.ContentInspectionError) as info:
+        make_reranker().rerank(f"{QUERY} [[BLOCKED]]", candidates(8))
+    assert info.value.indices is None
+    assert "query" in str(info.value) and ".partial" not in str(info.value)

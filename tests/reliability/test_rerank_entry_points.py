@@ -38,10 +38,13 @@ def entry_point(name: str, emulator: Emulator, api_key: str, retries: int = 2) -
         return lambda docs: asyncio.run(client.arerank(QUERY, docs))
     if name.startswith("langchain"):
         compressor = LangChainRerank(retry_policy=policy, top_n=2, **common)
-        as_docs = [Document(page_content=d) for d in DOCUMENTS]
+
+        def as_docs(docs: list[str]) -> list[Document]:
+            return [Document(page_content=d) for d in docs]
+
         if name == "langchain":
-            return lambda docs: compressor.compress_documents(as_docs[: len(docs)], QUERY)
-        return lambda docs: asyncio.run(compressor.acompress_documents(as_docs[: len(docs)], QUERY))
+            return lambda docs: compressor.compress_documents(as_docs(docs), QUERY)
+        return lambda docs: asyncio.run(compressor.acompress_documents(as_docs(docs), QUERY))
     postprocessor = LlamaIndexRerank(retry_policy=policy, top_n=2, **common)
 
     def nodes(docs: list[str]) -> list[NodeWithScore]:
@@ -150,3 +153,14 @@ def test_the_key_is_in_no_repr_str_dict_or_pickle(
         restored = pickle.loads(pickle.dumps(thing))
         client = restored if isinstance(restored, RerankClient) else restored.client
         assert client._config.api_key == emulator.api_key, "the environment's key"
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_a_moderated_candidate_is_named_alone_at_every_entry_point(
+    emulator: Emulator, name: str
+) -> None:
+    documents = [f"Passage {i} on reranking." for i in range(8)]
+    documents[3] += " [[BLOCKED]]"
+    with pytest.raises(mse.ContentInspectionError) as info:
+        entry_point(name, emulator, emulator.api_key)(documents)
+    assert info.value.indices == (3,) and ".partial" not in str(info.value)
