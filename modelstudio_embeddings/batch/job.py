@@ -186,9 +186,10 @@ class BatchJob:
         return self.manifest.get("prepared") == "1"
 
     def prepare(self, texts: Iterable[str]) -> int:
-        """Stream ``texts`` into request files (once: a prepared run ignores them), each
-        distinct text once (``dedupe``); the number of rows."""
+        """Stream ``texts`` into request files (once: a prepared run checks they are the
+        texts it planned), each distinct text once (``dedupe``); the number of rows."""
         if self.prepared:
+            self.check_corpus(texts)
             return self.rows
         self.manifest.reset_plan()
         digest = Fingerprint()
@@ -281,12 +282,10 @@ class BatchJob:
     def run(self, texts: Iterable[str] | None = None) -> BatchResult:
         """Everything: prepare, submit, wait, fetch, follow-up rounds, fallback, result. The
         sink is closed (a Parquet file written, nulls for rows left without vectors)."""
-        if not self.prepared:
-            if texts is None:
-                raise ConfigurationError("This manifest has no plan yet: pass the texts.")
+        if not self.prepared and texts is None:
+            raise ConfigurationError("This manifest has no plan yet: pass the texts.")
+        if texts is not None:
             self.prepare(texts)
-        elif texts is not None:
-            self.check_corpus(texts)
         while True:
             self.submit()
             self.wait()
