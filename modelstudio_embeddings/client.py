@@ -28,7 +28,7 @@ from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
 from .quotas import fetch_quotas
-from .ratelimit import RateLimit, published_limit
+from .ratelimit import RateLimit, is_shared_host, published_limit, region_of_host
 from .retry import RetryPolicy
 from .service import ServiceClient
 from .settings import (
@@ -129,6 +129,11 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
 
     def _connect(self, settings: ClientSettings, api_key: str | None) -> None:
         super()._connect(settings, api_key)
+        # A model or width the host's region does not offer: refused before any request.
+        host = self._config.host_url
+        self.spec.check_region(
+            region_of_host(host), settings.width, shared_host=is_shared_host(host)
+        )
         self._wire = PROTOCOLS[settings.protocol]
         self._rows_per_request = self.spec.rows_per_request
         self._lock = threading.Lock()

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from .errors import ConfigurationError
+
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec"]
 
 
@@ -36,10 +38,31 @@ class ModelSpec:
     """Accepts a task instruction (native protocol)."""
     sparse: bool = False
     """Can return sparse vectors for hybrid search (native protocol)."""
+    region_dimensions: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """``(region id, widths)`` where a region offers fewer widths (Singapore's v3)."""
 
     @property
     def default_dimensions(self) -> int:
         return self.dimensions[0]
+
+    def check_region(self, region: str | None, width: int, *, shared_host: bool) -> None:
+        """Refuse, before any request, a model or width the region's documentation does not
+        list (``region`` None: a host of unknown region, a gateway: nothing is assumed). A
+        workspace host may offer models its region's shared host does not: only the width is
+        checked there."""
+        if region is None:
+            return
+        if shared_host and region not in self.regions:
+            raise ConfigurationError(
+                f"{self.name} is not offered in {region}: the service's documentation lists it "
+                f"in {', '.join(sorted(self.regions))} only. Use another model or region."
+            )
+        offered = dict(self.region_dimensions).get(region)
+        if offered is not None and width not in offered:
+            raise ConfigurationError(
+                f"{self.name} in {region} offers dimensions {', '.join(map(str, offered))}, "
+                f"not {width} (other regions offer more)."
+            )
 
     def cost_cny(self, tokens: int, *, batch: bool = False) -> float:
         """Estimated price of ``tokens`` prompt tokens, in CNY."""
@@ -87,6 +110,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 accepts_dimensions=True,
                 text_types=True,
                 sparse=True,
+                region_dimensions=(("ap-southeast-1", (1024, 768, 512)),),
             ),
             ModelSpec(
                 name="text-embedding-v2",

@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["PUBLISHED_LIMITS", "RateLimit", "published_limit", "region_of_host"]
+__all__ = [
+    "PUBLISHED_LIMITS",
+    "RateLimit",
+    "is_shared_host",
+    "published_limit",
+    "region_of_host",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,11 @@ def region_of_host(host_url: str) -> str | None:
     if len(parts) == 5 and parts[2:] == ["maas", "aliyuncs", "com"]:
         return parts[1]  # {workspace}.{region}.maas.aliyuncs.com
     return None
+
+
+def is_shared_host(host_url: str) -> bool:
+    """True for a region's shared host (not a workspace host, a gateway or the emulator)."""
+    return (urlsplit(host_url).hostname or "").lower() in _SHARED_HOSTS
 
 
 def published_limit(host_url: str, model: str) -> PublishedLimit | None:
