@@ -17,6 +17,9 @@ class PricedModel(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def price_cny_per_1k_tokens(self) -> float | None: ...
+
     def cost_cny(self, tokens: int) -> float: ...
 
     def cost_usd(self, tokens: int) -> float | None: ...
@@ -54,6 +57,18 @@ class Usage:
     learned from 429s (a field None: not known yet); None: not paced by budget."""
     learning_since: float | None = field(default=None, repr=False)
     """When the client met its first 429 of a limit it had to learn (``time.time()``)."""
+    priced_in: str | None = field(default="CNY", repr=False)
+    """The currency of the list price the costs are estimated at: ``CNY`` (Beijing), ``USD``
+    (international only: ``cost_cny`` is then 0) or None (no price published)."""
+
+    @property
+    def cost(self) -> str:
+        """The estimated cost in the currency its price is published in, or why there is none."""
+        if self.priced_in == "CNY":
+            return f"~{self.cost_cny:.6f} CNY"
+        if self.priced_in == "USD":
+            return f"~{self.cost_usd:.6f} USD (international price; no Beijing price published)"
+        return "price not published"
 
     def __sub__(self, other: Usage) -> Usage:
         values = {
@@ -67,7 +82,7 @@ class Usage:
     def __str__(self) -> str:
         text = (
             f"{self.requests} requests ({self.retries} retries, {self.throttled} throttled), "
-            f"{self.rows} rows, {self.prompt_tokens} tokens, ~{self.cost_cny:.6f} CNY"
+            f"{self.rows} rows, {self.prompt_tokens} tokens, {self.cost}"
         )
         if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work
             text += f", {self.budget_wait_seconds:.1f} s waiting for the rate limits"
@@ -87,7 +102,7 @@ class Usage:
                 ("rows embedded", self.rows),
                 ("rows truncated", self.truncated_rows),
                 ("prompt tokens", self.prompt_tokens),
-                ("estimated cost", f"{self.cost_cny:.6f} CNY"),
+                ("estimated cost", self.cost),
                 ("waiting for the rate limits", f"{self.budget_wait_seconds:.2f} s"),
                 ("at the service (summed)", f"{self.service_seconds:.2f} s"),
                 ("paced at", _per_minute(self.paced_limits) if self.paced_limits else "-"),
@@ -97,7 +112,7 @@ class Usage:
 
 
 _SECONDS = frozenset({"budget_wait_seconds", "service_seconds"})
-_STATE = ("model", "paced_limits", "learning_since")
+_STATE = ("model", "paced_limits", "learning_since", "priced_in")
 """Fields that are a state at the snapshot, not a count (kept as they are by ``-``)."""
 COUNTERS = tuple(f.name for f in fields(Usage) if f.name not in _STATE)
 """The fields of ``Usage`` that add up (counts, seconds and costs)."""
@@ -137,8 +152,11 @@ class UsageCounter:
     def snapshot(self) -> Usage:
         with self._lock:
             counts = dict(self._counts)
+        spec = self._spec
+        usd = spec.cost_usd(0) is not None
         return Usage(
-            model=self._spec.name,
+            model=spec.name,
+            priced_in="CNY" if spec.price_cny_per_1k_tokens is not None else "USD" if usd else None,
             cost_cny=self._spec.cost_cny(int(counts["prompt_tokens"])),
             cost_usd=self._spec.cost_usd(int(counts["prompt_tokens"])) or 0.0,
             **{k: v if k in _SECONDS else int(v) for k, v in counts.items()},  # type: ignore[arg-type]

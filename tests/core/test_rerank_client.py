@@ -243,3 +243,11 @@ def test_a_moderated_query_names_no_candidate(
         make_reranker().rerank(f"{QUERY} [[BLOCKED]]", candidates(8))
     assert info.value.indices is None
     assert "query" in str(info.value) and ".partial" not in str(info.value)
+
+
+def test_usage_shows_the_price_that_is_published(make_reranker: MakeReranker) -> None:
+    client = make_reranker()  # qwen3-rerank: only an international (USD) price
+    client.rerank(QUERY, candidates(5))
+    usage = client.usage
+    assert usage.priced_in == "USD" and "USD" in str(usage) and "0.000000 CNY" not in str(usage)
+    assert usage.cost_usd > 0
