@@ -12,6 +12,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="modelstudio-embeddings",
         description="Model Studio text embeddings for LangChain and LlamaIndex.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="embed a small handbook and answer three questions")
     commands.add_parser(

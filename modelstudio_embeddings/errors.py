@@ -316,7 +316,13 @@ class ServiceUnavailableError(ModelStudioError):
 
 
 class APIConnectionError(ModelStudioError):
-    """The request did not reach the service or got no answer, after every retry."""
+    """The request did not reach the service or got no answer, after every retry.
+
+    ``heals`` is False for failures a retry cannot mend (the port refuses connections, TLS
+    fails: an ``https://`` URL to a plain-HTTP port, a certificate that does not verify):
+    those are raised at once."""
+
+    heals: bool = True
 
 
 class APITimeoutError(APIConnectionError):

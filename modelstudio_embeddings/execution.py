@@ -8,6 +8,7 @@ re-splitting, row isolation and reading answers into the output are written once
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -34,6 +35,9 @@ from .planning import Batch, plan_batches, split_batch
 from .retry import RetryPolicy
 from .usage import UsageCounter
 from .wire import EmbedOptions, Protocol, SparseEmbedding, decode_json
+
+_log = logging.getLogger("modelstudio_embeddings")
+"""Retries are logged (429s at INFO: pacing handles them; the rest at WARNING)."""
 
 __all__ = [
     "Call",
@@ -214,6 +218,14 @@ class JobState:
         if self._over():  # stopped while the request was out: no retry
             return None
         self._usage.add(retries=1)
+        if retries == 0:  # one line per retried request at most
+            _log.log(
+                logging.INFO if isinstance(error, RateLimitError) else logging.WARNING,
+                "Retrying a request in %.1f s after %s: %s",
+                delay,
+                type(error).__name__,
+                error.message,
+            )
         return delay
 
 

@@ -24,7 +24,10 @@ TRANSIENT = (RateLimitError, ServiceUnavailableError, APIConnectionError)
 
 def is_transient(error: ModelStudioError) -> bool:
     """True for failures that may pass by themselves: 429, 5xx, timeouts, connection errors
-    (but not a host name that does not resolve: that is a configuration mistake)."""
+    (but not a host name that does not resolve, a refused port or a failed TLS handshake:
+    those are configuration mistakes a retry cannot mend)."""
+    if isinstance(error, APIConnectionError) and not error.heals:
+        return False
     return isinstance(error, TRANSIENT) and not isinstance(error, HostNotFoundError)
 
 

@@ -292,6 +292,22 @@ def translate_sdk_error(
                 "or region (e.g. https://dashscope.aliyuncs.com).",
                 **context,
             )
+        if isinstance(cause, ConnectionRefusedError):
+            error = APIConnectionError(
+                f"Could not reach {base_url}: the connection was refused ({what}): nothing "
+                "listens there; check base_url and the port. Not retried.",
+                **context,
+            )
+            error.heals = False
+            return error
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError):
+            error = APIConnectionError(
+                f"TLS with {base_url} failed ({what}): an https:// URL to a plain-HTTP port, or "
+                "a proxy or certificate that does not verify. Not retried.",
+                **context,
+            )
+            error.heals = False
+            return error
         return APIConnectionError(f"Could not reach {base_url}: {what}", **context)
     return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
 

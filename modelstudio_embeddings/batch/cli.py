@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: "
         + __doc__.rsplit("status says what happened:", 1)[1].replace("``", ""),
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="action", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--manifest", required=True, help="the run's SQLite file (resume key)")

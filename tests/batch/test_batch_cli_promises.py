@@ -182,3 +182,13 @@ def test_a_dry_run_with_problems_and_a_run_with_failed_rows_exit_non_zero(
     assert [f.row for f in read_failures(report)] == [5]
     vectors = np.load(tmp_path / "v.npy")
     assert np.isnan(vectors[5]).all() and np.isfinite(np.delete(vectors, 5, axis=0)).all()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from modelstudio_embeddings import __version__
+
+    for argv in (["--version"], ["batch", "--version"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+        assert capsys.readouterr().out.strip().endswith(__version__)
