@@ -115,8 +115,10 @@ class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
 
     @property
     def cache_namespace(self) -> str:
-        """A cache namespace naming model and width: ``modelstudio:text-embedding-v4:1024``."""
-        return f"modelstudio:{self._client.model}:{self._client.dimensions}"
+        """A cache namespace naming model and width: ``modelstudio.text-embedding-v4.1024``
+        (letters, digits, ``.`` and ``-`` only: every LangChain byte store takes it as a key,
+        ``LocalFileStore`` included)."""
+        return f"modelstudio.{self._client.model}.{self._client.dimensions}"
 
     def _kind(self, text_type: str) -> dict[str, Any]:
         options = self._client.options_for(text_type, self.query_instruction)

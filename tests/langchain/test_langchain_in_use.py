@@ -8,6 +8,7 @@ import pickle
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from langchain_classic.embeddings import CacheBackedEmbeddings
@@ -119,7 +120,7 @@ def test_cache_backed_embeddings_make_no_request_the_second_time(
     emulator: Emulator, make_embeddings: Callable[..., ModelStudioEmbeddings]
 ) -> None:
     embeddings = make_embeddings(dimensions=512)
-    assert embeddings.cache_namespace == "modelstudio:text-embedding-v4:512"
+    assert embeddings.cache_namespace == "modelstudio.text-embedding-v4.512"
     cached = CacheBackedEmbeddings.from_bytes_store(
         embeddings, InMemoryByteStore(), namespace=embeddings.cache_namespace
     )
@@ -237,3 +238,21 @@ def test_a_moderated_row_raises_content_inspection_error(
     with pytest.raises(mse.ContentInspectionError) as info:
         _call(make_embeddings(), entry, texts)
     assert info.value.indices in ((0,), (1,))
+
+
+def test_the_cache_namespace_is_a_local_file_store_key(
+    tmp_path: Path, emulator: Emulator, make_embeddings: Callable[..., ModelStudioEmbeddings]
+) -> None:
+    from langchain_classic.storage import LocalFileStore
+
+    embeddings = make_embeddings(dimensions=256)
+    cached = CacheBackedEmbeddings.from_bytes_store(
+        embeddings,
+        LocalFileStore(tmp_path),
+        namespace=embeddings.cache_namespace,
+        batch_size=10,
+        key_encoder="sha256",
+    )
+    first = cached.embed_documents(passages(25))
+    emulator.reset()
+    assert cached.embed_documents(passages(25)) == first and emulator.log == []
