@@ -159,6 +159,8 @@ class JobState:
         self._stop = threading.Event()
         self._timeout = timeout
         self._clock = clock
+        self._flagged: dict[type[ModelStudioError], list[tuple[int, ModelStudioError]]] = {}
+        """Rows refused alone for their content or length, by error class, with the error."""
 
     @property
     def stopped(self) -> threading.Event:
@@ -201,6 +203,17 @@ class JobState:
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
+
+    def _isolate(self, batch: Batch, error: ModelStudioError) -> list[Batch] | None:
+        """After one row's content or length failed ``batch``: its halves, or (the row alone)
+        no piece, the row flagged; None for any other error."""
+        if not isinstance(error, _ROW_ERRORS):
+            return None
+        if batch.rows > 1:
+            return split_batch(batch)
+        with self._lock:
+            self._flagged.setdefault(type(error), []).append((batch.start, error))
+        return []
 
     def _sleep_crosses_deadline(self, delay: float) -> bool:
         return self._deadline is not None and self._clock() + delay >= self._deadline
@@ -266,7 +279,6 @@ class Call(JobState):
         self._rows_per_request = rows_per_request
         self._learn = learn_rows_per_request
         self._progress = progress
-        self._flagged: dict[type[ModelStudioError], list[tuple[int, ModelStudioError]]] = {}
         super().__init__(
             retry=retry, usage=usage, deadline=deadline, timeout=timeout, rng=rng, clock=clock
         )
@@ -385,13 +397,7 @@ class Call(JobState):
         if isinstance(error, RowLimitError) and 0 < error.limit < batch.rows:
             self._learn(error.limit)
             return split_batch(batch, error.limit)
-        if isinstance(error, _ROW_ERRORS):
-            if batch.rows > 1:
-                return split_batch(batch)
-            with self._lock:
-                self._flagged.setdefault(type(error), []).append((batch.start, error))
-            return []
-        return None
+        return self._isolate(batch, error)
 
     def expire(self) -> None:
         """The deadline passed while requests were still in flight: end the call now."""

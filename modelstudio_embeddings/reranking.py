@@ -16,16 +16,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import (
-    APITimeoutError,
-    ContentInspectionError,
-    InputTooLongError,
-    ModelStudioError,
-    ResponseValidationError,
-)
+from .errors import APITimeoutError, ModelStudioError, ResponseValidationError
 from .errors import translate_success_error as error_of_envelope
 from .execution import Driver, JobState, Reply, Request, Send, Sleep, retry_cost
-from .planning import Batch, split_batch
+from .planning import Batch
 from .rerank_wire import RERANK_PATHS, is_rerank_answer, parse_rerank, rerank_body
 from .retry import RetryPolicy
 from .usage import UsageCounter
@@ -74,8 +68,6 @@ class RerankCall(JobState):
         self._requests = requests
         self.scores: list[float | None] = [None] * len(documents)
         self._pending: deque[Batch] = deque(batches)
-        self._refused: list[tuple[int, ModelStudioError]] = []
-        """Documents refused alone (content or length), with the service's error."""
 
     @property
     def batches_pending(self) -> int:
@@ -103,12 +95,9 @@ class RerankCall(JobState):
                     )
                     if error is None:
                         break
-                    if isinstance(error, _DOCUMENT_ERRORS):
-                        if current.rows > 1:
-                            stack.extend(reversed(split_batch(current)))
-                        else:
-                            with self._lock:
-                                self._refused.append((current.start, error))
+                    pieces = self._isolate(current, error)
+                    if pieces is not None:
+                        stack.extend(reversed(pieces))
                         break
                     if self._past_deadline():
                         self.fail(self._deadline_error(current, error))
@@ -178,7 +167,7 @@ class RerankCall(JobState):
         by index; or the error that ended the call."""
         if self._fatal is not None:
             raise self._fatal
-        if self._refused:
+        if self._flagged:
             raise self._refusal()
         unscored = self._unscored()
         if unscored:
@@ -191,7 +180,10 @@ class RerankCall(JobState):
     def _refusal(self) -> ModelStudioError:
         """The documents refused alone, by name; or, when every one was (the query may be
         what was refused), an error that names none."""
-        refused = sorted(self._refused, key=lambda pair: pair[0])
+        refused = sorted(
+            (pair for flagged in self._flagged.values() for pair in flagged),
+            key=lambda pair: pair[0],
+        )
         first = refused[0][1]
         kind = type(first)
         total = len(self.documents)
@@ -217,10 +209,6 @@ class RerankCall(JobState):
         )
         error.hint = hint
         return error
-
-
-# Errors that one document causes for its whole request: isolate it by halving.
-_DOCUMENT_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
 
 
 def rank(scores: list[float], top_n: int | None = None) -> list[tuple[int, float]]:
