@@ -135,6 +135,8 @@ class UsageCounter:
 
     def __init__(self, spec: PricedModel) -> None:
         self._spec = spec
+        usd = "USD" if spec.cost_usd(0) is not None else None
+        self._priced_in = "CNY" if spec.price_cny_per_1k_tokens is not None else usd
         self._lock = threading.Lock()
         self._counts: dict[str, float] = {
             f.name: 0 for f in fields(Usage) if f.name not in {*_STATE, "cost_cny", "cost_usd"}
@@ -152,11 +154,9 @@ class UsageCounter:
     def snapshot(self) -> Usage:
         with self._lock:
             counts = dict(self._counts)
-        spec = self._spec
-        usd = spec.cost_usd(0) is not None
         return Usage(
-            model=spec.name,
-            priced_in="CNY" if spec.price_cny_per_1k_tokens is not None else "USD" if usd else None,
+            model=self._spec.name,
+            priced_in=self._priced_in,
             cost_cny=self._spec.cost_cny(int(counts["prompt_tokens"])),
             cost_usd=self._spec.cost_usd(int(counts["prompt_tokens"])) or 0.0,
             **{k: v if k in _SECONDS else int(v) for k, v in counts.items()},  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ import orjson
 
 from ..errors import ConfigurationError, InvalidRequestError, ModelStudioError
 from ..retry import RetryPolicy
-from .job import BatchJob, BatchResult, check_window
+from .job import BatchJob, BatchResult
 from .limits import FileLimits
 from .manifest import Manifest
 from .sinks import NpySink, ParquetSink, Sink
@@ -151,7 +151,6 @@ def _recorded(manifest: str) -> tuple[str | None, int | None]:
 def _check_inputs(args: argparse.Namespace) -> None:
     """What can be refused before the manifest exists and before any call."""
     if args.action in ("run", "submit"):
-        check_window(args.completion_window)
         if args.input is not None:
             source = Path(args.input)
             if not source.is_file():

@@ -20,6 +20,7 @@ from ..errors import ModelStudioError
 from .collect import Collector
 from .limits import FileLimits
 from .manifest import FINAL, Manifest
+from .output import REASON_CHARS
 from .requests import texts_for, write_followup_files
 from .submission import TERMINAL
 
@@ -93,7 +94,7 @@ class FollowUps:
 
     def _keep_partial(self, start: int, batch_reason: str | None, exc: ModelStudioError) -> None:
         """The rows the real-time call did embed are stored; only its refused rows fail."""
-        reason = f"{batch_reason}; real-time: {exc.message}"[:300]
+        reason = f"{batch_reason}; real-time: {exc.message}"[:REASON_CHARS]
         partial = exc.partial
         if partial is None or not len(partial):
             self.manifest.mark_failed([(start, reason, FINAL)])

@@ -304,7 +304,7 @@ class BatchJob:
             rows=self.rows,
             stored_rows=self.rows - len(failures),
             failures=failures,
-            usage=self.usage,
+            usage=self._usage(len(failures)),
             uploads=sum(f.file_id is not None for f in self.manifest.files()),
             jobs=sum(j.batch_id is not None for j in self.manifest.jobs()),
             sink=self.sink,
@@ -328,13 +328,16 @@ class BatchJob:
     @property
     def usage(self) -> Usage:
         """Requests sent to batch jobs, rows stored and billed tokens at the batch price."""
+        return self._usage(len(self._failures()))
+
+    def _usage(self, failed_rows: int) -> Usage:
         tokens = self.manifest.billed_tokens()
         jobs = self.manifest.jobs()
         return Usage(
             model=self.spec.name,
             requests=sum(j.total for j in jobs),
             failed_requests=sum(j.failed for j in jobs),
-            rows=self.rows - len(self._failures()),
+            rows=self.rows - failed_rows,
             prompt_tokens=tokens,
             cost_cny=self.spec.cost_cny(tokens, batch=True),
         )

@@ -370,19 +370,18 @@ class Manifest:
 
     def retryable_failures(self) -> list[RequestRecord]:
         """Failed requests a follow-up sends again (split ones are already split)."""
-        query = (
-            "SELECT start, stop, file, state, reason, attempts FROM requests "
-            "WHERE state = 'failed' AND retryable = ? ORDER BY start"
-        )
-        return [RequestRecord(*row) for row in self._db.execute(query, (RETRY,))]
+        return self._failed_with(RETRY)
 
     def to_isolate(self) -> list[RequestRecord]:
         """Failed requests of several rows that one row's refusal failed."""
+        return self._failed_with(ISOLATE)
+
+    def _failed_with(self, retry: int) -> list[RequestRecord]:
         query = (
             "SELECT start, stop, file, state, reason, attempts FROM requests "
             "WHERE state = 'failed' AND retryable = ? ORDER BY start"
         )
-        return [RequestRecord(*row) for row in self._db.execute(query, (ISOLATE,))]
+        return [RequestRecord(*row) for row in self._db.execute(query, (retry,))]
 
     def split(self, start: int, retry: int = RETRY) -> list[RequestRecord]:
         """Replace a failed request by one request a row (failed, its reason kept, ``retry``),
