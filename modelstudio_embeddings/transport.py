@@ -293,22 +293,20 @@ def translate_sdk_error(
                 **context,
             )
         if isinstance(cause, ConnectionRefusedError):
-            error = APIConnectionError(
+            final = (
                 f"Could not reach {base_url}: the connection was refused ({what}): nothing "
-                "listens there; check base_url and the port. Not retried.",
-                **context,
+                "listens there; check base_url and the port."
             )
-            error.heals = False
-            return error
-        if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError):
-            error = APIConnectionError(
+        elif isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError):
+            final = (
                 f"TLS with {base_url} failed ({what}): an https:// URL to a plain-HTTP port, or "
-                "a proxy or certificate that does not verify. Not retried.",
-                **context,
+                "a proxy or certificate that does not verify."
             )
-            error.heals = False
-            return error
-        return APIConnectionError(f"Could not reach {base_url}: {what}", **context)
+        else:
+            return APIConnectionError(f"Could not reach {base_url}: {what}", **context)
+        error = APIConnectionError(f"{final} Not retried.", **context)
+        error.heals = False  # a retry cannot mend it
+        return error
     return ModelStudioError(f"Unexpected SDK error: {type(exc).__name__}", **context)
 
 
