@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY
+from modelstudio_embeddings.embeddings.client import DEFAULT_MAX_CONCURRENCY
 from modelstudio_emulator.vectors import embed_texts
 
 from .contenders import CEILING, Contender, ceiling, contenders, warm_up

@@ -12,7 +12,7 @@ import httpx2
 import orjson
 from pydantic import SecretStr
 
-from modelstudio_embeddings.client import DEFAULT_MAX_CONCURRENCY
+from modelstudio_embeddings.embeddings.client import DEFAULT_MAX_CONCURRENCY
 
 from .harness import (
     DIMENSIONS,

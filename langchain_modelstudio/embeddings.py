@@ -20,8 +20,12 @@ from modelstudio_embeddings import (
     RetryPolicy,
     Usage,
 )
-from modelstudio_embeddings.adapting import build_client, configured
-from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from modelstudio_embeddings.adapting import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    build_client,
+    configured,
+)
 
 __all__ = ["ModelStudioEmbeddings"]
 

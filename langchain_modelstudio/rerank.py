@@ -13,9 +13,13 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_modelstudio._keyless import KeylessPickling
 from modelstudio_embeddings import RerankClient, RetryPolicy, Usage
-from modelstudio_embeddings.adapting import build_reranker, configured
-from modelstudio_embeddings.rerank_models import DEFAULT_RERANK_MODEL
-from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from modelstudio_embeddings.adapting import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RERANK_MODEL,
+    DEFAULT_TIMEOUT,
+    build_reranker,
+    configured,
+)
 
 __all__ = ["ModelStudioRerank"]
 
@@ -62,7 +66,7 @@ class ModelStudioRerank(KeylessPickling, BaseDocumentCompressor):
 
     @model_validator(mode="after")
     def _build_client(self) -> ModelStudioRerank:
-        from modelstudio_embeddings.rerank_planning import validate_top_n
+        from modelstudio_embeddings.adapting import validate_top_n
 
         validate_top_n(self.top_n)
         key = self.api_key.get_secret_value() if self.api_key is not None else None

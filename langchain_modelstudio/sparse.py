@@ -9,8 +9,7 @@ from typing import Any
 
 from langchain_qdrant import SparseEmbeddings, SparseVector
 
-from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient
-from modelstudio_embeddings.wire import SparseEmbedding
+from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, SparseEmbedding
 
 __all__ = ["ModelStudioSparseEmbeddings"]
 

@@ -29,10 +29,16 @@ from modelstudio_embeddings import (
     RetryPolicy,
     Usage,
 )
-from modelstudio_embeddings.adapting import build_client, configured, errors_at
-from modelstudio_embeddings.config import resolve_dimensions, resolve_model
-from modelstudio_embeddings.progress import progress_bar
-from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from modelstudio_embeddings.adapting import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    build_client,
+    configured,
+    errors_at,
+    progress_bar,
+    resolve_dimensions,
+    resolve_model,
+)
 
 from ._keyless import KeylessRebuild
 

@@ -15,9 +15,13 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from pydantic import Field, PrivateAttr
 
 from modelstudio_embeddings import ConfigurationError, RerankClient, RetryPolicy, Usage
-from modelstudio_embeddings.adapting import build_reranker, configured
-from modelstudio_embeddings.rerank_models import DEFAULT_RERANK_MODEL
-from modelstudio_embeddings.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from modelstudio_embeddings.adapting import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RERANK_MODEL,
+    DEFAULT_TIMEOUT,
+    build_reranker,
+    configured,
+)
 
 from ._keyless import KeylessRebuild
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
+
 if TYPE_CHECKING:
-    from .client import (
-        EmbeddingClient,
+    from .core.budgets import (
+        FileBudget,
+        LocalBudget,
+        RayBudget,
     )
-    from .config import (
+    from .core.config import (
         REGIONS,
         Region,
     )
-    from .errors import (
+    from .core.errors import (
         APIConnectionError,
         APITimeoutError,
         AuthenticationError,
@@ -37,83 +41,83 @@ if TYPE_CHECKING:
         ServiceUnavailableError,
         TokenRateLimitError,
     )
-    from .governor import (
-        FileBudget,
-        LocalBudget,
-        RayBudget,
+    from .core.planning import (
+        estimate_tokens,
     )
-    from .models import (
+    from .core.ratelimit import (
+        RateLimit,
+    )
+    from .core.retry import (
+        RetryPolicy,
+    )
+    from .core.usage import (
+        Usage,
+    )
+    from .embeddings.client import (
+        EmbeddingClient,
+    )
+    from .embeddings.models import (
         DEFAULT_MODEL,
         MODELS,
         ModelSpec,
     )
-    from .planning import (
-        estimate_tokens,
+    from .embeddings.wire import (
+        SparseEmbedding,
     )
-    from .ratelimit import (
-        RateLimit,
-    )
-    from .rerank_client import (
+    from .rerank.client import (
         RerankClient,
     )
-    from .rerank_models import (
+    from .rerank.models import (
         RERANK_MODELS,
         RerankSpec,
-    )
-    from .retry import (
-        RetryPolicy,
-    )
-    from .usage import (
-        Usage,
-    )
-    from .wire import (
-        SparseEmbedding,
     )
 
 __version__ = "0.1.0"
 
+_moved.install()  # the flat layout's module paths (``modelstudio_embeddings.client``, ...)
+
 # Imported on first use, so that importing the package (the pytest plugin, the emulator, the
 # CLI) does not load the SDK and numpy until a name that needs them is used.
 _LAZY: dict[str, str] = {
-    "EmbeddingClient": ".client",
-    "REGIONS": ".config",
-    "Region": ".config",
-    "APIConnectionError": ".errors",
-    "APITimeoutError": ".errors",
-    "AuthenticationError": ".errors",
-    "BillingError": ".errors",
-    "BurstRateLimitError": ".errors",
-    "ConfigurationError": ".errors",
-    "ContentInspectionError": ".errors",
-    "EndpointNotFoundError": ".errors",
-    "HostNotFoundError": ".errors",
-    "InputTooLongError": ".errors",
-    "InvalidInputError": ".errors",
-    "InvalidRequestError": ".errors",
-    "ModelNotFoundError": ".errors",
-    "ModelStudioError": ".errors",
-    "PartialEmbeddings": ".errors",
-    "PermissionDeniedError": ".errors",
-    "RateLimitError": ".errors",
-    "RequestRateLimitError": ".errors",
-    "ResponseValidationError": ".errors",
-    "RowLimitError": ".errors",
-    "ServiceUnavailableError": ".errors",
-    "TokenRateLimitError": ".errors",
-    "DEFAULT_MODEL": ".models",
-    "MODELS": ".models",
-    "ModelSpec": ".models",
-    "estimate_tokens": ".planning",
-    "RerankClient": ".rerank_client",
-    "RERANK_MODELS": ".rerank_models",
-    "RerankSpec": ".rerank_models",
-    "RetryPolicy": ".retry",
-    "Usage": ".usage",
-    "RateLimit": ".ratelimit",
-    "LocalBudget": ".governor",
-    "FileBudget": ".governor",
-    "RayBudget": ".governor",
-    "SparseEmbedding": ".wire",
+    "EmbeddingClient": ".embeddings.client",
+    "REGIONS": ".core.config",
+    "Region": ".core.config",
+    "APIConnectionError": ".core.errors",
+    "APITimeoutError": ".core.errors",
+    "AuthenticationError": ".core.errors",
+    "BillingError": ".core.errors",
+    "BurstRateLimitError": ".core.errors",
+    "ConfigurationError": ".core.errors",
+    "ContentInspectionError": ".core.errors",
+    "EndpointNotFoundError": ".core.errors",
+    "HostNotFoundError": ".core.errors",
+    "InputTooLongError": ".core.errors",
+    "InvalidInputError": ".core.errors",
+    "InvalidRequestError": ".core.errors",
+    "ModelNotFoundError": ".core.errors",
+    "ModelStudioError": ".core.errors",
+    "PartialEmbeddings": ".core.errors",
+    "PermissionDeniedError": ".core.errors",
+    "RateLimitError": ".core.errors",
+    "RequestRateLimitError": ".core.errors",
+    "ResponseValidationError": ".core.errors",
+    "RowLimitError": ".core.errors",
+    "ServiceUnavailableError": ".core.errors",
+    "TokenRateLimitError": ".core.errors",
+    "DEFAULT_MODEL": ".embeddings.models",
+    "MODELS": ".embeddings.models",
+    "ModelSpec": ".embeddings.models",
+    "estimate_tokens": ".core.planning",
+    "RerankClient": ".rerank.client",
+    "RERANK_MODELS": ".rerank.models",
+    "RerankSpec": ".rerank.models",
+    "RetryPolicy": ".core.retry",
+    "Usage": ".core.usage",
+    "RateLimit": ".core.ratelimit",
+    "LocalBudget": ".core.budgets",
+    "FileBudget": ".core.budgets",
+    "RayBudget": ".core.budgets",
+    "SparseEmbedding": ".embeddings.wire",
 }
 
 __all__ = [

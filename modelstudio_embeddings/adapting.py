@@ -1,7 +1,11 @@
 """What both framework adapters share, so neither writes it again: the core client's settings
 as one list, one way to build the client from an adapter's fields, the translation of a
 framework's validation error into a ``ConfigurationError`` that never shows the inputs (the
-key is one of them), and positions of a sub-list mapped back to the caller's list."""
+key is one of them), and positions of a sub-list mapped back to the caller's list.
+
+The adapters import only this module and the package's public names: what they need of the
+families' insides (defaults, model resolution, the progress bar) is re-exported here, so the
+rooms below can change without touching an adapter."""
 
 from __future__ import annotations
 
@@ -11,19 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from .client import EmbeddingClient
-from .errors import ConfigurationError, ModelStudioError, PartialEmbeddings
-from .rerank_client import RerankClient
-from .rerank_settings import RerankSettings
-from .settings import ClientSettings
+from .core.errors import ConfigurationError, ModelStudioError, PartialEmbeddings
+from .core.progress import progress_bar
+from .core.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from .embeddings.client import EmbeddingClient
+from .embeddings.models import resolve_dimensions, resolve_model
+from .embeddings.settings import ClientSettings
+from .rerank.client import RerankClient
+from .rerank.models import DEFAULT_RERANK_MODEL
+from .rerank.planning import validate_top_n
+from .rerank.settings import RerankSettings
 
 __all__ = [
     "CLIENT_SETTINGS",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_RERANK_MODEL",
+    "DEFAULT_TIMEOUT",
     "RERANK_SETTINGS",
     "build_client",
     "build_reranker",
     "configured",
     "errors_at",
+    "progress_bar",
+    "resolve_dimensions",
+    "resolve_model",
+    "validate_top_n",
 ]
 
 CLIENT_SETTINGS: tuple[str, ...] = tuple(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .client import EmbeddingClient
-from .errors import ModelStudioError
-from .usage import COUNTERS, Usage
+from .core.errors import ModelStudioError
+from .core.usage import COUNTERS, Usage
+from .embeddings.client import EmbeddingClient
 
 if TYPE_CHECKING:
     from langchain_core.vectorstores import InMemoryVectorStore

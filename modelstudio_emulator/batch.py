@@ -17,7 +17,8 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from email.message import Message
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import orjson
@@ -32,13 +33,29 @@ from .contract import (
     FILES_PATH,
     BatchLimits,
 )
+from .embeddings import EmbeddingSettings, serve_body
 from .faults import BatchFault, batch_error
-from .server import RequestRecord, _error_body, _Reply, serve_body
-
-if TYPE_CHECKING:
-    from .server import Emulator, _Handler
+from .replies import Reply, RequestRecord, envelope, error_body
 
 __all__ = ["BATCH_SETTINGS", "OUTPUT_FORMATS", "BatchService", "BatchStats", "StoredFile"]
+
+
+class Emulator(EmbeddingSettings, Protocol):
+    """What the Batch API room uses of the emulator: its key, its log, and the settings with
+    which each request line is answered as the real-time endpoints would."""
+
+    api_key: str
+
+    def _record(self, record: RequestRecord, rows: int, tokens: int) -> None: ...
+
+
+class Handler(Protocol):
+    """What the room uses of the HTTP handler of one request."""
+
+    headers: Message
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None: ...
+
 
 OUTPUT_FORMATS = ("openai", "error_object", "flat", "string_body")
 """``openai``: error lines carry ``response.status_code`` != 200 and the error body (``error``
@@ -188,7 +205,7 @@ class BatchService:
         """Answer every Files and Batches call with this error (a 5xx or a 429 that every
         retry meets) until called with ``None`` or reset."""
         with self._lock:
-            self._refusal = None if status is None else (status, _error_body(code, message))
+            self._refusal = None if status is None else (status, error_body(code, message))
 
     def reset(self) -> None:
         """Forget every file, job, queued fault, refusal and count (settings stay)."""
@@ -222,7 +239,7 @@ class BatchService:
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    def handle(self, handler: _Handler, method: str, raw_path: str, body: bytes) -> None:
+    def handle(self, handler: Handler, method: str, raw_path: str, body: bytes) -> None:
         """Answer one Batch API request and record it in the emulator's log."""
         path, _, query = raw_path.partition("?")
         started = time.time()
@@ -234,18 +251,16 @@ class BatchService:
         content_type = "application/json"
         try:
             if handler.headers.get("Authorization", "") != f"Bearer {self._emulator.api_key}":
-                from .server import _envelope
-
-                raise _Reply(401, _envelope("invalid_api_key"))
+                raise Reply(401, envelope("invalid_api_key"))
             refusal = self._refusal
             if refusal is not None:
-                raise _Reply(*refusal)
+                raise Reply(*refusal)
             status, answer, summary = self._route(method, path, query, handler, body)
             if isinstance(answer, bytes):
                 data, content_type = answer, _JSONL
             else:
                 data = json.dumps(answer).encode()
-        except _Reply as reply:
+        except Reply as reply:
             status, data = reply.status, json.dumps(reply.body).encode()
         record = RequestRecord(
             path=path,
@@ -269,7 +284,7 @@ class BatchService:
         handler._send_bytes(status, data, content_type)
 
     def _route(
-        self, method: str, path: str, query: str, handler: _Handler, body: bytes
+        self, method: str, path: str, query: str, handler: Handler, body: bytes
     ) -> tuple[int, dict[str, Any] | bytes, dict[str, Any] | None]:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         if path.startswith(FILES_PATH):
@@ -294,7 +309,7 @@ class BatchService:
                 return 200, self.retrieve_or_404(rest[0]), None
             if method == "POST" and len(rest) == 2 and rest[1] == "cancel":
                 return 200, self._cancel(rest[0]), None
-        raise _Reply(404, _error_body("NotFound", f"No route {method} {path}"))
+        raise Reply(404, error_body("NotFound", f"No route {method} {path}"))
 
     # --- files -------------------------------------------------------------------------------
 
@@ -519,14 +534,14 @@ class BatchService:
                 and isinstance(texts, list)
                 and any(isinstance(t, str) and fault.match in t for t in texts)
             ):
-                envelope = _error_body(fault.code or "InternalError", fault.message or "")
+                envelope = error_body(fault.code or "InternalError", fault.message or "")
                 outcome = _Outcome(custom_id, fault.status or 500, envelope, request_id)
             else:
                 try:
                     payload, _rows, tokens = serve_body(self._emulator, body, False, None)
                     payload["id"] = request_id
                     outcome = _Outcome(custom_id, 200, payload, request_id, tokens)
-                except _Reply as reply:
+                except Reply as reply:
                     outcome = _Outcome(custom_id, reply.status, reply.body, request_id)
             job.outcomes.append(outcome)
 
@@ -543,7 +558,7 @@ class BatchService:
         if status == "expired" and fault is not None and fault.rest != "dropped":
             _, code, message = batch_error("batch_expired")
             for line in job.lines[len(done) :]:
-                envelope = _error_body(code, message)
+                envelope = error_body(code, message)
                 bad.append(_Outcome(str(line["custom_id"]), 400, envelope, "", http=False))
         if job.output_order == "shuffled":
             rng = random.Random(job.id)
@@ -616,9 +631,9 @@ def _now() -> int:
     return int(time.time())
 
 
-def _batch_reply(name: str, **details: object) -> _Reply:
+def _batch_reply(name: str, **details: object) -> Reply:
     status, code, message = batch_error(name, **details)
-    return _Reply(status, _error_body(code, message))
+    return Reply(status, error_body(code, message))
 
 
 def _validation_error(code: str, message: str, line: int | None) -> dict[str, Any]:
@@ -631,7 +646,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise _Reply(400, _error_body("InvalidParameter", "Request body is not a JSON object."))
+        raise Reply(400, error_body("InvalidParameter", "Request body is not a JSON object."))
     return data
 
 

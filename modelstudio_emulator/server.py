@@ -8,11 +8,14 @@ Control (no auth):
 ``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
 ``POST /_emulator/script``, ``POST /_emulator/reset``. The Batch API (files and batches) is
 in ``batch.py``, with ``POST /_emulator/batch_script`` and ``GET /_emulator/batch_stats``.
+
+This module is the shared server (settings, limits, faults, the log, routing); each family's
+endpoints are a room of their own that imports nothing of it: ``embeddings.py`` (one request
+body answered), ``rerank.py``, ``batch.py``, all answering with ``replies.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import socket
@@ -20,30 +23,37 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 
 from . import rerank
+from .batch import BATCH_SETTINGS, BatchService, is_batch_path, stats_json
 from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
-from .faults import CONTRACT_ERRORS, BatchFault, Fault
+from .embeddings import CONTENT_FAULTS, TAMPERING_FAULTS, serve_body, texts_of
+from .faults import BatchFault, Fault
 from .limits import RateLimiter, RateLimits, parse_rate_limits
 from .quotas import QUOTAS_PATH, quotas_reply
-from .tokens import count_tokens, usage_tokens
-from .vectors import embed_texts, sparse_terms
-
-if TYPE_CHECKING:
-    from .batch import BatchService
+from .replies import (
+    HtmlReply,
+    Reply,
+    RequestRecord,
+    Throttled,
+    envelope,
+    error_body,
+    fault_reply,
+    flat_error,
+    items_of,
+    parse_body,
+    sleep_until,
+)
 
 __all__ = ["Emulator", "EmulatorStats", "RequestRecord"]
 
-_BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
-_DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-code"
 _SETTINGS = (
     "latency_ms",
     "latency_jitter_ms",
@@ -65,32 +75,6 @@ _PLAIN_429: dict[str, Any] = {
 _NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH})
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """One embeddings or rerank request as the emulator saw it (the key is never recorded).
-    For a rerank request ``texts`` and ``rows`` are its documents."""
-
-    path: str
-    protocol: str
-    model: str | None
-    texts: list[str] | None
-    rows: int
-    dimensions: int | None
-    encoding_format: str | None
-    text_type: str | None
-    instruct: str | None
-    output_type: str | None
-    status: int
-    fault: str | None
-    started: float
-    finished: float
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    query: str | None = None
-    """A rerank request's query."""
-    top_n: int | None = None
-
-
 @dataclass
 class EmulatorStats:
     """Counts since the last reset."""
@@ -108,16 +92,6 @@ class EmulatorStats:
     limits; ``requests_per_second`` counts as "requests") and "in_flight" (``max_in_flight``)."""
     tokens_accepted: int = 0
     """Tokens of the requests the rate limits let through (usage.prompt_tokens' count)."""
-
-
-class _Reply(Exception):
-    """An answer decided part-way through handling: status and JSON body."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
 
 
 class Emulator:
@@ -171,7 +145,6 @@ class Emulator:
         self._bucket_time = time.monotonic()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        from .batch import BatchService
 
         self.batch: BatchService = BatchService(self)
         """The Batch API's files, jobs, faults (``batch.script``) and counts (``batch.stats``)."""
@@ -225,7 +198,6 @@ class Emulator:
     def configure(self, **settings: Any) -> None:
         """Change settings while running; only the given ones change. New ``rate_limits``
         replace the old ones whole and start with full buckets."""
-        from .batch import BATCH_SETTINGS
 
         unknown = set(settings) - set(_SETTINGS) - BATCH_SETTINGS
         if unknown:
@@ -286,7 +258,7 @@ class Emulator:
         with self._lock:
             self._stats.requests += 1
             if self.max_in_flight is not None and self._stats.in_flight >= self.max_in_flight:
-                return "in_flight", _envelope("burst_limited")
+                return "in_flight", envelope("burst_limited")
             if self.requests_per_second:
                 now = time.monotonic()
                 capacity = max(1.0, float(self.requests_per_second))
@@ -296,7 +268,7 @@ class Emulator:
                 )
                 self._bucket_time = now
                 if self._bucket < 1.0:
-                    return "requests", _envelope("rate_limited")
+                    return "requests", envelope("rate_limited")
                 self._bucket -= 1.0
             self._stats.in_flight += 1
             self._stats.peak_in_flight = max(self._stats.peak_in_flight, self._stats.in_flight)
@@ -314,11 +286,11 @@ class Emulator:
             if spec is not None and spec.plain_429:
                 return kind, _PLAIN_429
             if kind == "requests":
-                return kind, _envelope("rate_limited")
+                return kind, envelope("rate_limited")
             if kind == "burst":
-                return kind, _envelope("burst_rate_limited")
+                return kind, envelope("burst_rate_limited")
             allocated = spec is not None and spec.token_message == "allocated"
-            return kind, _envelope("allocated_quota_exceeded" if allocated else "quota_exceeded")
+            return kind, envelope("allocated_quota_exceeded" if allocated else "quota_exceeded")
 
     def _leave(self) -> None:
         with self._lock:
@@ -416,7 +388,6 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routing -----------------------------------------------------------------------------
 
     def do_GET(self) -> None:
-        from .batch import stats_json
 
         emulator = self.server.emulator
         if self.path == "/_emulator/stats":
@@ -425,7 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"log": [asdict(r) for r in emulator.log]})
         elif self.path == "/_emulator/batch_stats":
             self._send_json(200, stats_json(emulator.batch))
-        elif _is_batch_path(self.path):
+        elif is_batch_path(self.path):
             emulator.batch.handle(self, "GET", self.path, b"")
         elif self.path.split("?", 1)[0] == QUOTAS_PATH:
             authorized = self.headers.get("Authorization", "") == f"Bearer {emulator.api_key}"
@@ -441,7 +412,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, body_bytes)
         elif path in (COMPATIBLE_PATH, NATIVE_PATH) or path in rerank.RERANK_PATHS:
             self._service(path, body_bytes)
-        elif _is_batch_path(path):
+        elif is_batch_path(path):
             emulator.batch.handle(self, "POST", self.path, body_bytes)
         else:
             emulator._record(_record_for(path, None, 404, None, time.time(), {}), 0, 0)
@@ -449,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if _is_batch_path(self.path):
+        if is_batch_path(self.path):
             self.server.emulator.batch.handle(self, "DELETE", self.path, b"")
         else:
             self._send_json(404, {"error": {"message": "Not found", "code": "not_found"}})
@@ -492,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
             emulator._record(
                 _record_for(path, None, 429, _THROTTLED + kind, started, headers), 0, 0
             )
-            self._send_json(429, _flat(refusal) if native else refusal)
+            self._send_json(429, flat_error(refusal) if native else refusal)
             return
         self._pending = {
             "path": path,
@@ -510,13 +481,13 @@ class _Handler(BaseHTTPRequestHandler):
         due = time.monotonic() + max(0.0, latency) / 1000.0
         try:
             try:
-                body = self._pending["body"] = _parse_body(body_bytes)
-                texts = rerank.texts_of(body, native) if reranking else _texts_of(body, native)
+                body = self._pending["body"] = parse_body(body_bytes)
+                texts = rerank.texts_of(body, native) if reranking else texts_of(body, native)
                 fault = emulator._next_fault(texts)
                 self._pending["fault"] = fault.name if fault else None
                 self._check_auth(native)
                 if fault is not None and fault.kind == "reset":
-                    _sleep_until(due)
+                    sleep_until(due)
                     self._settle(0)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -526,16 +497,16 @@ class _Handler(BaseHTTPRequestHandler):
                 serve = self._rerank if reranking else self._serve
                 payload, rows, tokens = serve(body, native, fault)
                 self._pending_counts = (rows, tokens)
-                _sleep_until(due)
+                sleep_until(due)
                 self._send_payload(payload, fault)
-            except _HtmlReply as reply:
-                _sleep_until(due)
+            except HtmlReply as reply:
+                sleep_until(due)
                 page = f"<html><head><title>{reply.status}</title></head><body><h1>Bad Gateway"
                 self._send_bytes(reply.status, (page + "</h1></body></html>").encode(), "text/html")
-            except _Reply as reply:
-                if not isinstance(reply, _Throttled):  # a refusal is quick, as the service's
-                    _sleep_until(due)
-                body_out = _flat(reply.body) if native else reply.body
+            except Reply as reply:
+                if not isinstance(reply, Throttled):  # a refusal is quick, as the service's
+                    sleep_until(due)
+                body_out = flat_error(reply.body) if native else reply.body
                 self._send_json(reply.status, body_out, reply.headers)
         finally:
             self._settle(500)
@@ -560,7 +531,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _check_auth(self, native: bool) -> None:
         given = self.headers.get("Authorization", "")
         if given != f"Bearer {self.server.emulator.api_key}":
-            raise _Reply(401, _envelope("invalid_api_key"))
+            raise Reply(401, envelope("invalid_api_key"))
 
     def _serve(
         self, body: dict[str, Any], native: bool, fault: Fault | None
@@ -573,14 +544,14 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             if self._pending is not None:
                 self._pending["fault"] = _THROTTLED + refused[0]
-            raise _Throttled(429, refused[1])
+            raise Throttled(429, refused[1])
 
     def _rerank(
         self, body: dict[str, Any], native: bool, fault: Fault | None
     ) -> tuple[dict[str, Any], int, int]:
         emulator = self.server.emulator
-        if fault is not None and fault.kind not in _CONTENT_FAULTS:
-            raise _fault_reply(fault, emulator)
+        if fault is not None and fault.kind not in CONTENT_FAULTS:
+            raise fault_reply(fault)
         try:
             return rerank.answer(
                 rerank.read(body, native),
@@ -589,16 +560,16 @@ class _Handler(BaseHTTPRequestHandler):
                 moderation_marker=emulator.moderation_marker,
             )
         except rerank.RerankRefusal as refusal:
-            body_out = _error_body(refusal.code, refusal.message, refusal.type)
-            raise _Reply(refusal.status, body_out) from None
+            body_out = error_body(refusal.code, refusal.message, refusal.type)
+            raise Reply(refusal.status, body_out) from None
 
     # --- writing responses ---------------------------------------------------------------------
 
     def _send_payload(self, payload: dict[str, Any], fault: Fault | None) -> None:
         """Write a 200 answer: numpy rows straight to JSON, or tampered with by a content fault."""
         kind = fault.kind if fault is not None else None
-        items = _items_of(payload)
-        if kind not in _TAMPERING_FAULTS:
+        items = items_of(payload)
+        if kind not in TAMPERING_FAULTS:
             self._send_bytes(200, orjson.dumps(payload, option=_NUMPY), "application/json")
             return
         dense_key = "embedding"
@@ -623,7 +594,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(item.get(dense_key), list):
                     item[dense_key] = [[value] for value in item[dense_key]]
         elif kind == "error_in_200":
-            payload = {**_envelope("server_error"), "request_id": str(uuid.uuid4())}
+            payload = {**envelope("server_error"), "request_id": str(uuid.uuid4())}
         elif kind == "no_content":
             self._send_bytes(204, b"", "application/json")
             return
@@ -672,230 +643,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def serve_body(
-    emulator: Emulator,
-    body: dict[str, Any],
-    native: bool,
-    fault: Fault | None,
-    admit: Callable[[str, int], None] | None = None,
-) -> tuple[dict[str, Any], int, int]:
-    """The 200 answer to one embeddings request body (rows, tokens too), or raise ``_Reply``
-    with the service's error: shared by the real-time endpoints and the Batch API."""
-    if fault is not None and fault.kind not in _CONTENT_FAULTS:
-        raise _fault_reply(fault, emulator)
-    model = body.get("model")
-    if not isinstance(model, str) or model not in MODELS:
-        raise _Reply(404, _envelope("model_not_found"))
-    spec = MODELS[model]
-    texts = _texts_of(body, native)
-    if texts is None:
-        raise _Reply(
-            400,
-            _bad_param("contents is neither str nor list of str.: payload.input.contents"),
-        )
-    limit = emulator._row_limit(model)
-    if len(texts) > limit:
-        raise _Reply(400, _row_limit_body(limit))
-    too_long = emulator.too_long_marker
-    for text in texts:
-        if not text or count_tokens(text) > spec.tokens_per_row or (too_long and too_long in text):
-            raise _Reply(400, _length_body(spec.tokens_per_row))
-    parameters = body.get("parameters") if native else body
-    if not isinstance(parameters, dict):
-        parameters = {}
-    dims_key = "dimension" if native else "dimensions"
-    dimensions = parameters.get(dims_key)
-    width = spec.default_dimensions
-    if spec.accepts_dimensions and dimensions is not None:
-        if dimensions not in spec.dimensions:
-            raise _Reply(
-                400,
-                _bad_param(
-                    "Value error, dimension for embedding v3 is invalid, its value shold be "
-                    "in [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072]"
-                ),
-            )
-        width = dimensions
-    encoding = None if native else body.get("encoding_format")
-    if encoding == "base64" and emulator.base64_policy == "reject":
-        raise _Reply(
-            400,
-            _bad_param("Value error, encoding_format only supports float.: encoding_format"),
-        )
-    marker = emulator.moderation_marker
-    if marker and any(marker in t for t in texts):
-        raise _Reply(400, _envelope("moderated"))
-    tokens = usage_tokens(texts)
-    if admit is not None:
-        admit(model, tokens)
-    honour_extras = native or emulator.compatible_extensions == "honour"
-    text_type = parameters.get("text_type", "document") if honour_extras else "document"
-    instruct = parameters.get("instruct") if honour_extras else None
-    output_type = parameters.get("output_type", "dense") if native else "dense"
-    # float32 rows, written as JSON numbers by orjson when the answer is sent.
-    vectors = embed_texts(texts, width, model=model, text_type=str(text_type), instruct=instruct)
-    request_id = str(uuid.uuid4())
-    if native:
-        items: list[dict[str, Any]] = []
-        for i, text in enumerate(texts):
-            item: dict[str, Any] = {"text_index": i}
-            if output_type in ("dense", "dense&sparse"):
-                item["embedding"] = vectors[i]
-            if output_type in ("sparse", "dense&sparse"):
-                item["sparse_embedding"] = sparse_terms(text)
-            items.append(item)
-        payload = {
-            "output": {"embeddings": items},
-            "usage": {"total_tokens": tokens},
-            "request_id": request_id,
-        }
-        return payload, len(texts), tokens
-    honour_b64 = encoding == "base64" and emulator.base64_policy == "honour"
-    data = [
-        {
-            "embedding": (
-                base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
-                if honour_b64
-                else vectors[i]
-            ),
-            "index": i,
-            "object": "embedding",
-        }
-        for i in range(len(texts))
-    ]
-    payload = {
-        "data": data,
-        "model": model,
-        "object": "list",
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        "id": request_id,
-    }
-    return payload, len(texts), tokens
-
-
-_TAMPERING_FAULTS = frozenset(
-    {
-        "shuffle",
-        "missing_vector",
-        "wrong_width",
-        "duplicate_index",
-        "nan",
-        "malformed_json",
-        "nested_vectors",
-        "error_in_200",
-        "no_content",
-        "trickle",
-    }
-)
-_CONTENT_FAULTS = _TAMPERING_FAULTS | {"slow"}
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _THROTTLED = "limit:"  # the log's fault name for a limit's 429, then its kind
-
-
-def _items_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of an answer: embeddings or rerank results, either protocol."""
-    outer = payload.get("output", payload)
-    for key in ("data", "embeddings", "results"):
-        if key in outer:
-            items: list[dict[str, Any]] = outer[key]
-            return items
-    return []
-
-
-def _is_batch_path(path: str) -> bool:
-    from .batch import is_batch_path
-
-    return is_batch_path(path)
-
-
-def _sleep_until(due: float) -> None:
-    """Hold the answer until its due time (monotonic clock)."""
-    remaining = due - time.monotonic()
-    if remaining > 0:
-        time.sleep(remaining)
-
-
-def _fault_reply(fault: Fault, emulator: Emulator) -> _Reply:
-    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-    if fault.kind == "html_error":
-        return _HtmlReply(fault.status or 502)
-    if fault.kind == "batch_too_large":
-        return _Reply(400, _row_limit_body(fault.limit or 10))
-    if fault.kind == "input_too_long":
-        return _Reply(400, _length_body(8192))
-    status = fault.status or 500
-    message = fault.message or "Scripted error."
-    return _Reply(status, _error_body(fault.code or "InternalError", message, fault.type), headers)
-
-
-class _Throttled(_Reply):
-    """A rate limit's 429: answered at once, without the configured latency."""
-
-
-class _HtmlReply(_Reply):
-    def __init__(self, status: int) -> None:
-        super().__init__(status, {})
-
-
-def _error_body(code: str, message: str, type_: str | None = None) -> dict[str, Any]:
-    request_id = str(uuid.uuid4())
-    return {
-        "error": {"message": message, "type": type_ or code, "param": None, "code": code},
-        "id": request_id,
-        "request_id": request_id,
-    }
-
-
-def _envelope(name: str) -> dict[str, Any]:
-    status, code, type_, message = CONTRACT_ERRORS[name]
-    return _error_body(code, message, type_)
-
-
-def _bad_param(detail: str) -> dict[str, Any]:
-    return _error_body("InvalidParameter", _BAD_PARAM + detail + _DOCS, "InvalidParameter")
-
-
-def _row_limit_body(limit: int) -> dict[str, Any]:
-    return _bad_param(
-        f"Value error, batch size is invalid, it should not be larger than {limit}.: input.contents"
-    )
-
-
-def _length_body(limit: int) -> dict[str, Any]:
-    return _bad_param(f"Range of input length should be [1, {limit}]")
-
-
-def _flat(body: dict[str, Any]) -> dict[str, Any]:
-    """The native protocol's flat error body from the compatible envelope."""
-    error = body.get("error", {})
-    return {
-        "code": error.get("code"),
-        "message": error.get("message"),
-        "request_id": body.get("request_id"),
-    }
-
-
-def _parse_body(body_bytes: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(body_bytes)
-    except ValueError:
-        raise _Reply(400, _bad_param("Request body is not valid JSON.")) from None
-    if not isinstance(body, dict):
-        raise _Reply(400, _bad_param("Request body must be a JSON object."))
-    return body
-
-
-def _texts_of(body: dict[str, Any] | None, native: bool) -> list[str] | None:
-    if body is None:
-        return None
-    value = body.get("input")
-    if native:
-        value = value.get("texts") if isinstance(value, dict) else None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(t, str) for t in value):
-        return value
-    return None
 
 
 def _record_for(
@@ -908,7 +657,7 @@ def _record_for(
 ) -> RequestRecord:
     native = path in _NATIVE_PATHS
     reranking = path in rerank.RERANK_PATHS
-    texts = rerank.documents_of(body, native) if reranking else _texts_of(body, native)
+    texts = rerank.documents_of(body, native) if reranking else texts_of(body, native)
     parameters = (body or {}).get("parameters") if native else body
     parameters = parameters if isinstance(parameters, dict) else {}
     dimensions = parameters.get("dimension" if native else "dimensions")

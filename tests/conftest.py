@@ -41,8 +41,8 @@ def _fresh_budgets() -> None:
     """Every test starts with no learned limits: clients of one process share their budget
     by host and model, and the session's emulator is one host, so one test's scripted 429s
     would otherwise pace the next tests."""
-    from modelstudio_embeddings.governor import _LOCAL
-    from modelstudio_embeddings.quotas import forget_quotas
+    from modelstudio_embeddings.core.budget_state import LOCAL_BACKEND as _LOCAL
+    from modelstudio_embeddings.core.quotas import forget_quotas
 
     _LOCAL.forget_all()
     forget_quotas()

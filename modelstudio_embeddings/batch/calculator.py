@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import resolve_model
-from ..models import DEFAULT_MODEL
+from ..embeddings.models import DEFAULT_MODEL, resolve_model
 
 __all__ = ["CorpusComparison", "compare_corpus"]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import ConfigurationError, InvalidRequestError, ModelStudioError
-from ..retry import RetryPolicy
+from ..core.errors import ConfigurationError, InvalidRequestError, ModelStudioError
+from ..core.retry import RetryPolicy
 from .job import BatchJob, BatchResult
 from .limits import FileLimits
 from .manifest import Manifest

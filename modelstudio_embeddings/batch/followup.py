@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelStudioError
+from ..core.errors import ModelStudioError
 from .collect import Collector
 from .limits import FileLimits
 from .manifest import FINAL, Manifest
@@ -25,7 +25,7 @@ from .requests import texts_for, write_followup_files
 from .submission import TERMINAL
 
 if TYPE_CHECKING:
-    from ..client import EmbeddingClient
+    from ..embeddings.client import EmbeddingClient
 
 __all__ = ["FollowUps"]
 

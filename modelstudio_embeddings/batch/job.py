@@ -21,21 +21,19 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import orjson
-
-from ..config import resolve_config, resolve_dimensions, resolve_model
-from ..errors import ConfigurationError
-from ..models import DEFAULT_MODEL, ModelSpec
-from ..retry import RetryPolicy
-from ..usage import Usage
+from ..core.config import resolve_config
+from ..core.errors import ConfigurationError
+from ..core.retry import RetryPolicy
+from ..core.usage import Usage
+from ..embeddings.models import DEFAULT_MODEL, ModelSpec, resolve_dimensions, resolve_model
 from .collect import Collector
 from .dedupe import Deduplicator, RowSink
 from .fingerprint import Fingerprint, fingerprint
 from .followup import FollowUps
 from .limits import DEFAULT_FILE_LIMITS, FileLimits
 from .manifest import JobRecord, Manifest
-from .requests import read_lines, write_request_files
-from .results import BatchResult, CostEstimate, RowFailure
+from .requests import write_request_files
+from .results import BatchResult, CostEstimate, RowFailure, texts_in_row_order
 from .service import BatchService
 from .sinks import ArraySink, Sink
 from .submission import TERMINAL, Submission
@@ -43,7 +41,7 @@ from .submission import TERMINAL, Submission
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from ..client import EmbeddingClient
+    from ..embeddings.client import EmbeddingClient
 
 __all__ = ["BatchJob", "BatchResult", "CostEstimate", "RowFailure", "check_window"]
 
@@ -349,28 +347,7 @@ class BatchJob:
     def texts(self) -> Iterator[str]:
         """The run's texts in row order, read back from its request files (the distinct
         texts) and the manifest (the rows repeating one)."""
-        copies = self.manifest.copy_texts()
-        next_copy = next(copies, None)
-        row = 0
-        for text in self._unit_texts():
-            while next_copy is not None and next_copy[0] == row:
-                yield next_copy[1]
-                row += 1
-                next_copy = next(copies, None)
-            yield text
-            row += 1
-        while next_copy is not None:
-            yield next_copy[1]
-            next_copy = next(copies, None)
-
-    def _unit_texts(self) -> Iterator[str]:
-        # Original files hold every request in order; follow-ups only copies.
-        for record in self.manifest.files():
-            if "-part-" not in record.name:
-                continue
-            for _, line in read_lines(record.path):
-                body = orjson.loads(line)["body"]
-                yield from body["input"]
+        return texts_in_row_order(self.manifest)
 
     def dry_run(self, timeout: float = 120.0) -> list[str]:
         """Validate the first file's first lines with ``batch-test-model`` (no inference, no
@@ -397,7 +374,7 @@ class BatchJob:
             self._on_event(name, detail)
 
     def _realtime_client(self) -> EmbeddingClient:
-        from ..client import EmbeddingClient
+        from ..embeddings.client import EmbeddingClient
 
         return EmbeddingClient(
             self.spec.name,

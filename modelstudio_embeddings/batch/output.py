@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..errors import (
+from ..core.errors import (
     ContentInspectionError,
     InputTooLongError,
     ModelStudioError,
     translate_status,
 )
-from ..wire import parse_compatible
+from ..embeddings.wire import parse_compatible
 from .manifest import FINAL, ISOLATE, RETRY, parse_custom_id
 
 __all__ = ["REASON_CHARS", "LineResult", "parse_output_line"]

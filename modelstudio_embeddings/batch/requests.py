@@ -15,10 +15,10 @@ from typing import IO
 
 import orjson
 
-from ..errors import ConfigurationError, ModelStudioError
-from ..models import ModelSpec
-from ..planning import check_lengths, estimate_tokens, validate_texts
-from ..wire import compatible_body
+from ..core.errors import ConfigurationError, ModelStudioError
+from ..core.planning import check_lengths, estimate_tokens, validate_texts
+from ..embeddings.models import ModelSpec
+from ..embeddings.wire import compatible_body
 from .limits import BATCH_ENDPOINT, FileLimits
 from .manifest import Manifest, RequestRecord, custom_id, parse_custom_id
 

@@ -3,15 +3,18 @@ without vectors with the service's reason for each, usage and cost."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from ..usage import Usage
+from ..core.usage import Usage
+from .manifest import Manifest
+from .requests import read_lines
 from .sinks import Sink
 
-__all__ = ["BatchResult", "CostEstimate", "RowFailure", "read_failures"]
+__all__ = ["BatchResult", "CostEstimate", "RowFailure", "read_failures", "texts_in_row_order"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,31 @@ def read_failures(path: str | Path) -> list[RowFailure]:
     """The rows ``BatchResult.write_failures`` (or ``batch run --failures``) wrote."""
     with Path(path).open("rb") as handle:
         return [RowFailure(**orjson.loads(line)) for line in handle if line.strip()]
+
+
+def texts_in_row_order(manifest: Manifest) -> Iterator[str]:
+    """A run's texts in row order: the distinct texts from its original request files, the
+    rows repeating one from the manifest's copies."""
+    copies = manifest.copy_texts()
+    next_copy = next(copies, None)
+    row = 0
+    for text in _unit_texts(manifest):
+        while next_copy is not None and next_copy[0] == row:
+            yield next_copy[1]
+            row += 1
+            next_copy = next(copies, None)
+        yield text
+        row += 1
+    while next_copy is not None:
+        yield next_copy[1]
+        next_copy = next(copies, None)
+
+
+def _unit_texts(manifest: Manifest) -> Iterator[str]:
+    # Original files hold every request in order; follow-ups only copies.
+    for record in manifest.files():
+        if "-part-" not in record.name:
+            continue
+        for _, line in read_lines(record.path):
+            body = orjson.loads(line)["body"]
+            yield from body["input"]

@@ -20,9 +20,9 @@ from typing import TypeVar
 import openai
 from openai.types import Batch
 
-from ..errors import ModelStudioError
-from ..retry import RetryPolicy
-from ..transport import translate_sdk_error
+from ..core.errors import ModelStudioError
+from ..core.retry import RetryPolicy
+from ..core.transport import translate_sdk_error
 
 __all__ = ["BatchService"]
 

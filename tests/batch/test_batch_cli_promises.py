@@ -15,12 +15,12 @@ from modelstudio_embeddings.__main__ import main
 from modelstudio_embeddings.batch import BatchJob
 from modelstudio_embeddings.batch.cli import EXIT_INCOMPLETE, EXIT_SERVICE, EXIT_USAGE
 from modelstudio_embeddings.batch.results import read_failures
-from modelstudio_embeddings.errors import (
+from modelstudio_embeddings.core.errors import (
     AuthenticationError,
     RateLimitError,
     ServiceUnavailableError,
 )
-from modelstudio_embeddings.retry import RetryPolicy
+from modelstudio_embeddings.core.retry import RetryPolicy
 from modelstudio_emulator import Emulator
 from modelstudio_emulator.faults import BatchFault
 from modelstudio_emulator.vectors import embed_texts

@@ -84,7 +84,7 @@ def test_a_refused_repeated_text_fails_at_each_of_its_rows(
 def test_a_bad_row_after_repeats_is_named_by_its_input_row(
     make_job: MakeJob, batch_emu: Emulator
 ) -> None:
-    from modelstudio_embeddings.errors import InputTooLongError
+    from modelstudio_embeddings.core.errors import InputTooLongError
 
     texts = ["same"] * 25 + corpus(10)
     texts[31] = " "

@@ -15,7 +15,7 @@ import pytest
 from modelstudio_embeddings.batch import BatchJob, NpySink, ParquetSink
 from modelstudio_embeddings.batch.results import read_failures
 from modelstudio_embeddings.batch.sinks import ArraySink
-from modelstudio_embeddings.errors import ConfigurationError
+from modelstudio_embeddings.core.errors import ConfigurationError
 from modelstudio_emulator import Emulator
 from modelstudio_emulator.tokens import usage_tokens
 from modelstudio_emulator.vectors import embed_texts

@@ -12,7 +12,7 @@ import pytest
 
 from modelstudio_embeddings.batch import BatchJob, FileLimits, NpySink, ParquetSink
 from modelstudio_embeddings.batch.sinks import ArraySink
-from modelstudio_embeddings.errors import ConfigurationError, InputTooLongError
+from modelstudio_embeddings.core.errors import ConfigurationError, InputTooLongError
 from modelstudio_emulator import Emulator
 from modelstudio_emulator.faults import BatchFault
 from modelstudio_emulator.vectors import embed_texts

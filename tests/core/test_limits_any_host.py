@@ -15,7 +15,7 @@ import pytest
 from langchain_modelstudio import ModelStudioEmbeddings
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient, RateLimit, RateLimitError, RetryPolicy
-from modelstudio_embeddings.quotas import parse_quotas
+from modelstudio_embeddings.core.quotas import parse_quotas
 from modelstudio_emulator import Emulator, Fault, RateLimitSpec
 from modelstudio_emulator.vectors import embed_texts
 

@@ -18,7 +18,7 @@ from langchain_modelstudio import ModelStudioEmbeddings
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient
 from modelstudio_embeddings.adapting import CLIENT_SETTINGS
-from modelstudio_embeddings.planning import least_tokens
+from modelstudio_embeddings.core.planning import least_tokens
 from modelstudio_emulator import Emulator, Fault
 from modelstudio_emulator.tokens import count_tokens
 
@@ -139,7 +139,7 @@ def test_the_sure_count_is_never_above_the_emulators(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_the_sure_count_is_never_above_the_qwen_tokenizers(text: str) -> None:
-    from modelstudio_embeddings.tokens import token_counter
+    from modelstudio_embeddings.core.tokens import token_counter
 
     counter = token_counter("qwen")  # the [dev] extra installs it; CI runs this
     assert least_tokens(text) <= counter.count(text)

@@ -4,7 +4,7 @@ service contract; they must agree, so a wrong limit in either fails here, not si
 from __future__ import annotations
 
 from modelstudio_embeddings import MODELS
-from modelstudio_embeddings.wire import PROTOCOLS
+from modelstudio_embeddings.embeddings.wire import PROTOCOLS
 from modelstudio_emulator.contract import COMPATIBLE_PATH, EMBEDDING_MODELS, NATIVE_PATH
 
 

@@ -28,7 +28,12 @@ from llama_index.ingestion.ray import RayIngestionPipeline, RayTransformComponen
 
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient, RateLimit
-from modelstudio_embeddings.governor import RAMP_SECONDS, RAMP_STEP, UTILIZATION, ramp_level
+from modelstudio_embeddings.core.budget_state import (
+    RAMP_SECONDS,
+    RAMP_STEP,
+    UTILIZATION,
+    ramp_level,
+)
 from modelstudio_embeddings.ray import EmbedBatch, RayBudget
 from modelstudio_emulator import Emulator, RateLimitSpec
 from modelstudio_emulator.vectors import embed_texts

@@ -22,7 +22,7 @@ import modelstudio_embeddings as mse
 from langchain_modelstudio import ModelStudioEmbeddings
 from llama_index_modelstudio import ModelStudioEmbedding
 from modelstudio_embeddings import EmbeddingClient, RetryPolicy
-from modelstudio_embeddings.limiter import ConcurrencyLimiter
+from modelstudio_embeddings.core.limiter import ConcurrencyLimiter
 from modelstudio_emulator import Emulator, Fault
 from tests.conftest import FAST_RETRY
 

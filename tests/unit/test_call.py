@@ -12,11 +12,12 @@ import orjson
 import pytest
 
 import modelstudio_embeddings as mse
-from modelstudio_embeddings.execution import Call, EmbedRequests, Outcome, Reply, Send, Sleep
-from modelstudio_embeddings.planning import Batch
-from modelstudio_embeddings.retry import RetryPolicy
-from modelstudio_embeddings.usage import UsageCounter
-from modelstudio_embeddings.wire import PROTOCOLS, EmbedOptions
+from modelstudio_embeddings.core.execution import Outcome, Reply, Send, Sleep
+from modelstudio_embeddings.core.planning import Batch
+from modelstudio_embeddings.core.retry import RetryPolicy
+from modelstudio_embeddings.core.usage import UsageCounter
+from modelstudio_embeddings.embeddings.call import Call, EmbedRequests
+from modelstudio_embeddings.embeddings.wire import PROTOCOLS, EmbedOptions
 
 WIDTH = 4
 MODEL = "text-embedding-v4"

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelstudio_embeddings import MODELS, ConfigurationError
-from modelstudio_embeddings.config import (
-    normalize_host_url,
-    resolve_config,
-    resolve_dimensions,
-    resolve_model,
-)
+from modelstudio_embeddings.core.config import normalize_host_url, resolve_config
+from modelstudio_embeddings.embeddings.models import resolve_dimensions, resolve_model
 
 BEIJING = "https://dashscope.aliyuncs.com"
 

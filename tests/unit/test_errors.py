@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 import modelstudio_embeddings as mse
-from modelstudio_embeddings.errors import parse_retry_after, translate_status
+from modelstudio_embeddings.core.errors import parse_retry_after, translate_status
 
 DETAILS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#x"
 

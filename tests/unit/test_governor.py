@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelstudio_embeddings import FileBudget, RateLimit
-from modelstudio_embeddings.execution import Receipt
-from modelstudio_embeddings.governor import (
+from modelstudio_embeddings.core.budget_state import (
     BUCKET_SECONDS,
     BURST_CUT,
     CUT,
@@ -21,13 +20,14 @@ from modelstudio_embeddings.governor import (
     RECOVERY,
     UTILIZATION,
     BudgetState,
-    Governor,
-    _LocalBackend,
     new_state,
     settle,
     take,
     throttled,
 )
+from modelstudio_embeddings.core.budget_state import LocalBackend as _LocalBackend
+from modelstudio_embeddings.core.execution import Receipt
+from modelstudio_embeddings.core.governor import Governor
 from modelstudio_emulator.limits import ALL_MODELS, RateLimiter, RateLimitSpec
 
 BEIJING = RateLimit(1800, 1_200_000)  # 30 requests and 20,000 tokens a second

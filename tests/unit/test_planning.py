@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelstudio_embeddings import InputTooLongError, InvalidInputError
-from modelstudio_embeddings.planning import (
+from modelstudio_embeddings.core.planning import (
     Batch,
     check_lengths,
     estimate_tokens,

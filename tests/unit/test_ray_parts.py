@@ -21,8 +21,8 @@ from modelstudio_embeddings import (
     RateLimit,
     RayBudget,
 )
+from modelstudio_embeddings.embeddings.settings import ClientSettings
 from modelstudio_embeddings.ray import EmbedBatch
-from modelstudio_embeddings.settings import ClientSettings
 from modelstudio_emulator import Emulator
 from modelstudio_emulator.vectors import embed_texts
 
@@ -31,12 +31,13 @@ def test_the_core_and_the_adapters_do_not_import_ray() -> None:
     code = (
         "import sys, pickle\n"
         "import modelstudio_embeddings as m, langchain_modelstudio, llama_index_modelstudio\n"
-        "s = m.settings.ClientSettings(rate_budget=m.RayBudget(name='b'))\n"
+        "s = m.embeddings.settings.ClientSettings(rate_budget=m.RayBudget(name='b'))\n"
         "pickle.loads(pickle.dumps(s))\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     subprocess.run(
-        [sys.executable, "-c", "import modelstudio_embeddings.settings\n" + code], check=True
+        [sys.executable, "-c", "import modelstudio_embeddings.embeddings.settings\n" + code],
+        check=True,
     )
 
 

@@ -8,17 +8,17 @@ import math
 import pytest
 
 import modelstudio_embeddings as mse
-from modelstudio_embeddings.planning import Batch
-from modelstudio_embeddings.rerank_models import RERANK_MODELS
-from modelstudio_embeddings.rerank_planning import (
+from modelstudio_embeddings.core.planning import Batch
+from modelstudio_embeddings.rerank.call import rank
+from modelstudio_embeddings.rerank.models import RERANK_MODELS
+from modelstudio_embeddings.rerank.planning import (
     plan_requests,
     validate_documents,
     validate_query,
     validate_top_n,
 )
-from modelstudio_embeddings.rerank_settings import RerankSettings
-from modelstudio_embeddings.rerank_wire import parse_rerank, rerank_body
-from modelstudio_embeddings.reranking import rank
+from modelstudio_embeddings.rerank.settings import RerankSettings
+from modelstudio_embeddings.rerank.wire import parse_rerank, rerank_body
 from modelstudio_emulator.contract import RERANK_MODELS as CONTRACT
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import modelstudio_embeddings as mse
-from modelstudio_embeddings.limiter import ConcurrencyLimiter, cubic_bound
-from modelstudio_embeddings.retry import RetryPolicy
+from modelstudio_embeddings.core.limiter import ConcurrencyLimiter, cubic_bound
+from modelstudio_embeddings.core.retry import RetryPolicy
 
 RNG = random.Random(0)
 

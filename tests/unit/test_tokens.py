@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelstudio_embeddings import ConfigurationError
-from modelstudio_embeddings.tokens import EstimatingCounter, LazyCounter, token_counter
+from modelstudio_embeddings.core.tokens import EstimatingCounter, LazyCounter, token_counter
 
 qwen = token_counter("auto")
 needs_qwen = pytest.mark.skipif(not qwen.exact, reason="the 'tokenizer' extra is not installed")

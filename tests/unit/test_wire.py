@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelstudio_embeddings import ResponseValidationError
-from modelstudio_embeddings.wire import compatible_body, decode_json, parse_compatible
+from modelstudio_embeddings.core.answers import decode_json
+from modelstudio_embeddings.embeddings.wire import compatible_body, parse_compatible
 
 
 def payload(vectors: list[list[float]], order: list[int] | None = None) -> dict[str, object]:
@@ -143,7 +144,7 @@ def test_any_json_value_gives_vectors_or_response_validation_error(value: object
 
 
 def test_native_body_uses_dimension_singular_and_parameters() -> None:
-    from modelstudio_embeddings.wire import EmbedOptions, native_body
+    from modelstudio_embeddings.embeddings.wire import EmbedOptions, native_body
 
     body = native_body(
         "text-embedding-v4",
@@ -164,7 +165,7 @@ def test_native_body_uses_dimension_singular_and_parameters() -> None:
 
 
 def test_native_response_is_placed_by_text_index_with_sparse_rows() -> None:
-    from modelstudio_embeddings.wire import EmbedOptions, parse_native
+    from modelstudio_embeddings.embeddings.wire import EmbedOptions, parse_native
 
     payload = {
         "output": {
@@ -203,7 +204,7 @@ def test_options_a_protocol_or_model_does_not_document_are_refused(
     model: str, protocol: str, options: dict[str, str], fragment: str
 ) -> None:
     from modelstudio_embeddings import MODELS, ConfigurationError
-    from modelstudio_embeddings.wire import EmbedOptions, validate_options
+    from modelstudio_embeddings.embeddings.wire import EmbedOptions, validate_options
 
     with pytest.raises(ConfigurationError, match=fragment.replace("(", r"\(")):
         validate_options(MODELS[model], protocol, EmbedOptions(**options))
@@ -211,7 +212,7 @@ def test_options_a_protocol_or_model_does_not_document_are_refused(
 
 def test_options_that_are_documented_pass() -> None:
     from modelstudio_embeddings import MODELS
-    from modelstudio_embeddings.wire import EmbedOptions, validate_options
+    from modelstudio_embeddings.embeddings.wire import EmbedOptions, validate_options
 
     validate_options(
         MODELS["text-embedding-v4"],

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ray
 
-from .governor import _LocalBackend
+from .budget_state import LocalBackend
 from .ratelimit import RateLimit
-
-if TYPE_CHECKING:
-    from .governor import RayBudget
 
 __all__ = ["BudgetActor", "RayBackend"]
 
@@ -39,7 +36,7 @@ class BudgetActor:
     disagree about what a call means."""
 
     def __init__(self) -> None:
-        self._budget = _LocalBackend()
+        self._budget = LocalBackend()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` of the budget backend (``take``, ``settle`` or ``throttled``)."""
@@ -54,11 +51,14 @@ _RemoteBudgetActor: Any = ray.remote(num_cpus=0, max_restarts=-1)(BudgetActor)
 
 
 class RayBackend:
-    """A ``BudgetBackend`` whose state lives in the named actor of ``budget``; the actor is
-    looked up (or created) at the first call, and again if it is lost."""
+    """A ``BudgetBackend`` whose state lives in the actor ``name`` (in ``namespace``, detached
+    or not: a ``RayBudget``'s settings); the actor is looked up (or created) at the first call,
+    and again if it is lost."""
 
-    def __init__(self, budget: RayBudget) -> None:
-        self.budget = budget
+    def __init__(self, name: str, namespace: str | None, detached: bool) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.detached = detached
         self._actor: Any = None
         self._lock = threading.Lock()
         self._not_before: dict[tuple[str, RateLimit], float] = {}
@@ -66,11 +66,10 @@ class RayBackend:
     def _handle(self) -> Any:
         with self._lock:  # one lookup (or creation) of the named actor per process
             if self._actor is None:
-                budget = self.budget
-                options: dict[str, Any] = {"name": budget.name, "get_if_exists": True}
-                if budget.namespace is not None:
-                    options["namespace"] = budget.namespace
-                if budget.detached:
+                options: dict[str, Any] = {"name": self.name, "get_if_exists": True}
+                if self.namespace is not None:
+                    options["namespace"] = self.namespace
+                if self.detached:
                     options["lifetime"] = "detached"
                 self._actor = _RemoteBudgetActor.options(**options).remote()
             return self._actor

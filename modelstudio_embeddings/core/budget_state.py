@@ -1,54 +1,27 @@
-"""Pacing by the account's budget: requests and tokens per second, not only requests in flight.
-
-Two token buckets, one for requests and one for tokens, release each request when both hold
-enough; the tokens a request will use are estimated before sending (characters times a ratio
-learned from the answers' ``usage``) and the bucket is corrected when the answer says how many
-it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its window:
-
-- requests start under a fifth of the limit and grow no faster than burst protection allows
-  (slow start: the rate stays under twice its mean over the five seconds before the last), so
-  the service's protection, which refuses traffic that grows too fast, does not fire;
-- a 429 of a kind cuts that bucket's level (a burst 429 halves the request level), and the
-  level then grows back additively, so independent clients sharing one account converge to
-  fair shares instead of a 429 storm;
-- a limit not told is learned, on any host (the service's own, a gateway, a proxy): no pacing
-  until its first 429, then a little under the rate the service accepted in the second
-  before (refined by the answers of the next two seconds, which a 429 may have overtaken);
-  each later 429 re-learns it from the rate accepted, or, with nothing accepted, cuts the
-  pace further, down to a fraction of a request a second; it is probed upwards slowly after
-  a quiet spell.
-
-The state is plain data advanced by pure functions, so it can live in this process
-(``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a
-Ray actor shared by a cluster; ``Governor`` is the per-client side.
-"""
+"""The budget's state as plain data, advanced by pure functions, and the backends that keep it
+(this process, or a Ray actor through ``ray_budget``): what ``Governor`` paces against.
+See ``governor``'s docstring for the pacing rules these functions carry out."""
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import json
-import logging
 import math
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from .execution import Receipt
 from .forking import forget_in_children
 from .ratelimit import RateLimit
 
 __all__ = [
+    "LOCAL_BACKEND",
+    "Bucket",
     "BudgetBackend",
     "BudgetState",
-    "FileBudget",
-    "Governor",
-    "LocalBudget",
-    "RayBudget",
+    "LocalBackend",
+    "StateBackend",
+    "ThrottleKind",
     "new_state",
     "paced_limits",
     "settle",
@@ -324,17 +297,7 @@ class BudgetBackend(Protocol):
     def limits(self, group: str, limit: RateLimit) -> RateLimit: ...
 
 
-@dataclass(frozen=True)
-class LocalBudget:
-    """The budget is this process's alone (the default): clients of one process that name
-    the same group share it; other processes must be told to use a share, or use a shared
-    budget."""
-
-    def open(self) -> BudgetBackend:
-        return _LOCAL
-
-
-class _StateBackend:
+class StateBackend:
     """The protocol's calls, each one change of a budget state under ``_apply`` (which finds
     the state, holds it locked, and keeps it: in this process or in a file)."""
 
@@ -364,7 +327,7 @@ class _StateBackend:
         return result
 
 
-class _LocalBackend(_StateBackend):
+class LocalBackend(StateBackend):
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, RateLimit], BudgetState] = {}
@@ -389,268 +352,5 @@ class _LocalBackend(_StateBackend):
             self._states.clear()
 
 
-_LOCAL = _LocalBackend()
-forget_in_children(_LOCAL)
-
-
-@dataclass(frozen=True)
-class FileBudget:
-    """One budget for every process of this machine that names the same file: the state lives
-    in ``path`` (a small JSON file), read and written under an exclusive ``flock``. No server
-    to run; the processes' clocks are the machine's monotonic clock."""
-
-    path: str
-
-    def open(self) -> BudgetBackend:
-        return _FileBackend(self.path)
-
-
-class _FileBackend(_StateBackend):
-    def __init__(self, path: str) -> None:
-        self._path = os.fspath(path)
-
-    def _apply(
-        self, group: str, limit: RateLimit, change: Callable[[BudgetState, float], Any]
-    ) -> Any:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = b""
-            while chunk := os.read(fd, 65536):
-                raw += chunk
-            states: dict[str, Any] = json.loads(raw) if raw else {}
-            key = f"{group}|{limit.requests_per_minute}|{limit.tokens_per_minute}"
-            now = time.monotonic()
-            state = _from_dict(states[key]) if key in states else new_state(limit, now)
-            result = change(state, now)
-            states[key] = asdict(state)
-            data = json.dumps(states).encode()
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.ftruncate(fd, 0)
-            os.write(fd, data)
-            return result
-        finally:
-            os.close(fd)  # releases the lock
-
-
-@dataclass(frozen=True)
-class RayBudget:
-    """One budget for every process of a Ray cluster that names the same actor: the state lives
-    in a named Ray actor (created by the first process to use it, found by the others with
-    ``get_if_exists``), so N workers share the account's requests and tokens per minute instead
-    of each pacing at the whole limit. Only settings travel in a pickle; ``ray`` is imported
-    when the budget is first used (the ``ray`` extra).
-
-    Args:
-        name: The actor's name; clients naming the same one share one budget.
-        namespace: The Ray namespace to look the actor up in; None: the job's own (a budget
-            shared by several jobs needs a namespace they all name).
-        detached: Keep the actor alive after the process that created it ends (the default:
-            Ray Data ends its actors one by one as the inputs run out, and the budget must
-            outlive the first to go), until ``ray.kill`` or the cluster's end; with a
-            ``namespace``, later jobs find the same budget. When False, the actor lives as
-            long as the process that created it; if that process ends first, the next call
-            creates a fresh budget, which starts its slow start again.
-    """
-
-    name: str = "modelstudio-budget"
-    namespace: str | None = None
-    detached: bool = True
-
-    def open(self) -> BudgetBackend:
-        from .ray_budget import RayBackend  # imports ray: only when a Ray budget is used
-
-        return RayBackend(self)
-
-
-def _from_dict(data: dict[str, Any]) -> BudgetState:
-    return BudgetState(
-        requests=Bucket(**_finite(data["requests"])),
-        tokens=Bucket(**_finite(data["tokens"])),
-        updated=data["updated"],
-    )
-
-
-_BUCKET_FIELDS = frozenset(Bucket.__dataclass_fields__)
-_NEGATIVE_INFINITE = frozenset({"cut_at", "ramp_from", "learned_at"})
-
-
-def _finite(bucket: dict[str, Any]) -> dict[str, Any]:
-    """A bucket's fields from its JSON form (written by this or an older version: a field it
-    no longer has is dropped, one it lacks takes its default)."""
-    return {
-        k: (-math.inf if v is None and k in _NEGATIVE_INFINITE else v)
-        for k, v in bucket.items()
-        if k in _BUCKET_FIELDS
-    }
-
-
-# --- the client's side ----------------------------------------------------------------------
-
-
-PROGRESS_SECONDS = 10.0
-"""A 429 within this long of an accepted answer of the same client is contention (the account
-serves the client, this request waits its turn): it is not counted against ``max_retries``."""
-
-_log = logging.getLogger("modelstudio_embeddings")
-
-
-@dataclass
-class Governor:
-    """One client's access to its budget group: estimates a request's tokens, waits for the
-    budget, corrects it from the answer, and reports 429s; counts the time spent waiting.
-
-    ``discover``, if given, is asked once, before the first request, for the account's limits
-    (the quotas endpoint); what it returns is paced as told, ``limit``'s told fields first."""
-
-    backend: BudgetBackend
-    group: str
-    limit: RateLimit
-    discover: Callable[[], RateLimit | None] | None = None
-    tokens_per_char: float = 1.0
-    """Learned from the answers (starts high, so the first requests are not under-counted)."""
-    learning_since: float | None = None
-    """When this client met its first 429 of a limit it had to learn (``time.time()``)."""
-    _learned: int = 0
-    _last_accepted: float = -math.inf
-    _answers: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _discovery: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def wait(
-        self,
-        receipt: Receipt,
-        rows: int,
-        chars: int,
-        stopped: threading.Event,
-        time_left: float | None,
-    ) -> float:
-        """Block until the budget grants the request (or the call stops or runs out of time);
-        the seconds waited. Raises TimeoutError past ``time_left``. The estimate is made
-        afresh at each try: a request that waited long must not carry an early guess."""
-        self._discover()
-        waited = 0.0
-        while (delay := self._try(receipt, rows, chars)) > 0:
-            if time_left is not None and waited + delay > time_left:
-                raise TimeoutError("the budget would not grant the request in time")
-            if stopped.wait(delay):
-                break
-            waited += delay
-        return waited
-
-    async def await_budget(
-        self, receipt: Receipt, rows: int, chars: int, time_left: float | None
-    ) -> float:
-        """``wait`` on the running event loop."""
-        if self.discover is not None:
-            await asyncio.to_thread(self._discover)
-        waited = 0.0
-        while (delay := self._try(receipt, rows, chars)) > 0:
-            if time_left is not None and waited + delay > time_left:
-                raise TimeoutError("the budget would not grant the request in time")
-            await asyncio.sleep(delay)
-            waited += delay
-        return waited
-
-    def _discover(self) -> None:
-        """Ask ``discover`` once for the account's limits; a failure changes nothing. The
-        other first requests wait for the answer (a flood before it would be unpaced)."""
-        if self.discover is None:
-            return
-        with self._discovery:
-            discover = self.discover
-            if discover is None:
-                return
-            try:
-                found = discover()
-            except Exception as exc:  # a look-up that fails falls back, never fails a call
-                _log.debug("The account's limits could not be looked up: %s", exc)
-                found = None
-            if found is not None:
-                told = self.limit
-                self.limit = RateLimit(
-                    told.requests_per_minute or found.requests_per_minute,
-                    told.tokens_per_minute or found.tokens_per_minute,
-                )
-                _log.info("Pacing %s at the account's limits %s", self.group, self.limit)
-            self.discover = None
-
-    def _try(self, receipt: Receipt, rows: int, chars: int) -> float:
-        receipt.estimate = rows + chars * self.tokens_per_char
-        wait = self.backend.take(self.group, self.limit, 1, receipt.estimate)
-        receipt.granted = wait <= 0
-        return wait
-
-    def give_back(self, receipt: Receipt) -> None:
-        """A request that was granted its budget but never sent (cancelled, interrupted, out
-        of time) returns it, so the next request is not held back by one that never went."""
-        if receipt.granted and not receipt.sent:
-            receipt.granted = False
-            self.backend.settle(self.group, self.limit, -receipt.estimate, 0.0)
-
-    def settle(self, receipt: Receipt, chars: int, rows: int) -> None:
-        """Correct the budget by what the answer used, and learn tokens per character."""
-        if receipt.used is None:
-            return
-        if receipt.used > 0:
-            now = time.monotonic()
-            with self._lock:
-                self._last_accepted = now
-                self._answers.append((now, receipt.used))
-                while self._answers and self._answers[0][0] < now - PROGRESS_SECONDS:
-                    self._answers.popleft()
-                if chars > 0:
-                    observed = max(0.0, receipt.used - rows) / chars
-                    weight = 1.0 if self._learned == 0 else 0.2  # the first replaces the guess
-                    self.tokens_per_char += weight * (observed - self.tokens_per_char)
-                    self._learned += 1
-        # A 429's estimate is not given back: the service's budget is spent, and a refund would
-        # let a client whose requests are refused send again at once, as fast as the 429s come
-        # back (four processes each told the whole limit kept 25 requests a second in the air
-        # against a limit of four, and requests failed after every retry).
-        correction = 0.0 if receipt.refused else receipt.used - receipt.estimate
-        self.backend.settle(self.group, self.limit, correction, receipt.used)
-
-    def throttled(self, kind: ThrottleKind, receipt: Receipt) -> None:
-        """Report a 429 to the budget; a change of pace is logged (INFO), once per change."""
-        learns = (
-            self.limit.tokens_per_minute if kind == "tokens" else self.limit.requests_per_minute
-        ) is None
-        if learns and self.learning_since is None:
-            self.learning_since = time.time()
-            _log.info(
-                "429 (%s) from %s: learning the account's limits from the rate it accepts "
-                "(tell them with rate_limit=RateLimit(...) to skip this)",
-                kind,
-                self.group,
-            )
-        amount = receipt.estimate if kind == "tokens" else 1.0
-        change = self.backend.throttled(self.group, self.limit, kind, amount)
-        if change:
-            _log.info("Rate limits of %s: %s", self.group, change)
-
-    def contended(self) -> bool:
-        """Whether an answer of this client was accepted lately (``PROGRESS_SECONDS``): a 429
-        now is the account being shared, not a limit that refuses everything."""
-        return time.monotonic() - self._last_accepted <= PROGRESS_SECONDS
-
-    def accepted_rate(self) -> str:
-        """What the service accepted from this client lately, in words (for a final 429)."""
-        now = time.monotonic()
-        with self._lock:
-            recent = [(t, used) for t, used in self._answers if t >= now - PROGRESS_SECONDS]
-        if not recent:
-            return f"the service accepted none of this client's requests in {PROGRESS_SECONDS:g} s"
-        seconds = max(1.0, now - recent[0][0])
-        tokens = sum(used for _, used in recent)
-        return (
-            f"the client had slowed to {len(recent) / seconds:.2g} requests/s and "
-            f"{tokens / seconds:.4g} tokens/s accepted over the last {seconds:.0f} s"
-        )
-
-    def paced_limits(self) -> RateLimit | None:
-        """The limits paced at now, per minute, learned ones included (None: unknown here)."""
-        try:
-            return self.backend.limits(self.group, self.limit)
-        except Exception:  # a budget elsewhere that cannot answer now: say nothing
-            return None
+LOCAL_BACKEND = LocalBackend()
+forget_in_children(LOCAL_BACKEND)

@@ -8,11 +8,7 @@ state machine) and one usage count.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -20,25 +16,24 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigurationError
-from .execution import Call, EmbedRequests
-from .governor import FileBudget, Governor, LocalBudget, RayBudget
-from .limiter import ConcurrencyLimiter
-from .models import DEFAULT_MODEL, ModelSpec
-from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
-from .progress import progress_bar
-from .quotas import fetch_quotas
-from .ratelimit import RateLimit, is_shared_host, published_limit, region_of_host
-from .retry import RetryPolicy
-from .service import ServiceClient
-from .settings import (
+from ..core.budgets import FileBudget, LocalBudget, RayBudget
+from ..core.errors import ConfigurationError
+from ..core.governor import Governor, governor_for
+from ..core.limiter import ConcurrencyLimiter
+from ..core.progress import progress_bar
+from ..core.ratelimit import RateLimit, is_shared_host, region_of_host
+from ..core.retry import RetryPolicy
+from ..core.service import ServiceClient
+from ..core.settings import (
     DEFAULT_INITIAL_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
-    ClientSettings,
 )
-from .usage import Usage
-from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, validate_options
+from .call import Call
+from .models import DEFAULT_MODEL, ModelSpec
+from .planner import CallPlanner
+from .settings import ClientSettings
+from .wire import EmbedOptions, SparseEmbedding
 
 __all__ = [
     "DEFAULT_INITIAL_CONCURRENCY",
@@ -134,46 +129,18 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         self.spec.check_region(
             region_of_host(host), settings.width, shared_host=is_shared_host(host)
         )
-        self._wire = PROTOCOLS[settings.protocol]
-        self._rows_per_request = self.spec.rows_per_request
-        self._lock = threading.Lock()
-
-    def _new_governor(self) -> Governor | None:
-        """The account's budget for this model, on any host: the limits told, else those the
-        host's quotas endpoint tells (asked once, before the first request), else those
-        published for the service's own host; what is still unknown is learned from the
-        first 429s. ``rate_limit=False``: no budget, the in-flight bound alone."""
-        settings = self.settings
-        if settings.rate_limit is False:
-            return None
-        published = published_limit(self.host_url, self.model)
-        limit = settings.rate_limit or (published.limit if published else RateLimit())
-        group = published.group if published else f"{self.host_url}:{self.model}"
-        backend = (settings.rate_budget or LocalBudget()).open()
-        discover = None
-        if limit.learns:
-            config = self._config
-            discover = functools.partial(fetch_quotas, config.host_url, config.api_key, self.model)
-        return Governor(backend, group, limit, discover=discover)
-
-    @property
-    def usage(self) -> Usage:
-        """What this client has done so far (requests, retries, rows, tokens, estimated
-        cost), and the limits it paces at (learned ones included)."""
-        usage = super().usage
-        governor = self._executor.governor
-        if governor is None:
-            return usage
-        return dataclasses.replace(
-            usage, paced_limits=governor.paced_limits(), learning_since=governor.learning_since
+        self._planner = CallPlanner(
+            settings,
+            base_url=self.base_url,
+            api_key=self._config.api_key,
+            tokens=self._tokens,
+            usage=self._usage,
         )
 
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The limits the client paces by (fields None are being learned); None: not paced
-        by the account's budget, only by ``max_concurrency`` (``rate_limit=False``)."""
-        governor = self._executor.governor
-        return None if governor is None else governor.limit
+    def _new_governor(self) -> Governor | None:
+        """The account's budget for this model (``governor_for``)."""
+        settings = self.settings
+        return governor_for(self._config, self.model, settings.rate_limit, settings.rate_budget)
 
     # --- settings, as attributes ---------------------------------------------------------------
 
@@ -208,7 +175,7 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
     @property
     def rows_per_request(self) -> int:
         """The row limit in force: the model table's, or a lower one the service announced."""
-        return self._rows_per_request
+        return self._planner.rows_per_request
 
     @property
     def accepts_text_type(self) -> bool:
@@ -391,9 +358,9 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         lists: bool,
     ) -> Iterator[tuple[Call, int]]:
         """A validated, planned call with its progress bar, and how many workers it needs."""
-        rows = self._prepare(texts)
+        rows = self._planner.prepare(texts)
         with progress_bar(self._wants_progress(show_progress), len(rows)) as bar:
-            call = self._new_call(rows, options, _chain(bar, progress), deadline, lists)
+            call = self._planner.new_call(rows, options, _chain(bar, progress), deadline, lists)
             yield call, min(self.max_concurrency, call.batches_pending)
 
     def __repr__(self) -> str:
@@ -402,70 +369,11 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
             f"base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
         )
 
-    # --- planning ------------------------------------------------------------------------------
-
-    def _prepare(self, texts: Sequence[str]) -> list[str]:
-        """Validated rows, each within the token limit (cut down if ``on_too_long="truncate"``)."""
-        rows = validate_texts(texts)
-        limit = self.spec.tokens_per_row
-        # Without exact counts, refuse only what is over for certain: the service decides the
-        # rest, and a row it refuses is isolated and named like a moderated one.
-        exact = self._tokens.exact
-        truncate = self.on_too_long == "truncate"
-        count = self._tokens.count if exact or truncate else least_tokens
-        too_long = rows_over_limit(rows, limit, count)
-        if not too_long:
-            return rows
-        if not truncate:
-            error = too_long_error(too_long, limit, self.model, exact=exact)
-            raise error._bind(base_url=self.base_url)
-        for i, _ in too_long:
-            rows[i] = self._tokens.truncate(rows[i], limit)
-        self._usage.add(truncated_rows=len(too_long))
-        return rows
-
     def _wants_progress(self, show_progress: bool | None) -> bool:
         return self.show_progress if show_progress is None else show_progress
 
     def _options(self, text_type: str | None, instruct: str | None, output: str) -> EmbedOptions:
-        options = EmbedOptions(text_type=text_type, instruct=instruct, output_type=output)
-        validate_options(self.spec, self.protocol, options)
-        return options
-
-    def _new_call(
-        self,
-        rows: list[str],
-        options: EmbedOptions,
-        progress: Callable[[int], None] | None,
-        deadline: float | None,
-        lists: bool = False,
-    ) -> Call:
-        secret = self._config.api_key
-        requests = EmbedRequests(
-            protocol=self._wire,
-            model=self.model,
-            dimensions=self.dimensions if self.spec.accepts_dimensions else None,
-            options=options,
-            base_url=self.base_url,
-            redact=lambda text: text.replace(secret, "<redacted>"),
-        )
-        return Call(
-            rows,
-            self.dimensions,
-            requests=requests,
-            lists=lists,
-            rows_per_request=lambda: self._rows_per_request,
-            learn_rows_per_request=self._learn_rows_per_request,
-            retry=self.retry_policy,
-            usage=self._usage,
-            progress=progress,
-            deadline=None if deadline is None else time.monotonic() + deadline,
-            timeout=self.timeout,
-        )
-
-    def _learn_rows_per_request(self, limit: int) -> None:
-        with self._lock:
-            self._rows_per_request = max(1, min(self._rows_per_request, limit))
+        return self._planner.options(text_type, instruct, output)
 
 
 def _chain(

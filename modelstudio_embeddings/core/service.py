@@ -4,6 +4,7 @@ and the lifecycle (close, context managers, pickling without the key)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -14,6 +15,7 @@ from .errors import ConfigurationError
 from .executor import Executor
 from .governor import Governor
 from .limiter import ConcurrencyLimiter
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .tokens import LazyCounter
 from .transport import AsyncTransport, SyncTransport
@@ -140,8 +142,22 @@ class ServiceClient(Generic[S]):
 
     @property
     def usage(self) -> Usage:
-        """What this client has done so far: requests, retries, rows, tokens, estimated cost."""
-        return self._usage.snapshot()
+        """What this client has done so far (requests, retries, rows, tokens, estimated
+        cost), and the limits it paces at (learned ones included)."""
+        usage = self._usage.snapshot()
+        governor = self._executor.governor
+        if governor is None:
+            return usage
+        return dataclasses.replace(
+            usage, paced_limits=governor.paced_limits(), learning_since=governor.learning_since
+        )
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The limits the client paces by (fields None are being learned); None: not paced
+        by the account's budget, only by ``max_concurrency`` (``rate_limit=False``)."""
+        governor = self._executor.governor
+        return None if governor is None else governor.limit
 
     @property
     def peak_in_flight(self) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ResponseValidationError
+from ..core.errors import ResponseValidationError
 
 __all__ = [
     "RERANK_PATHS",

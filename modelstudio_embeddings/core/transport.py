@@ -26,6 +26,7 @@ from typing import Any
 import httpx2
 import openai
 
+from .answers import decode_json
 from .config import ResolvedConfig
 from .errors import (
     APIConnectionError,
@@ -36,7 +37,6 @@ from .errors import (
 )
 from .execution import Reply, Request
 from .forking import forget_in_children
-from .wire import decode_json
 
 __all__ = [
     "AsyncTransport",

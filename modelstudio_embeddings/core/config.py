@@ -16,7 +16,6 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
-from .models import DEFAULT_MODEL, MODELS, ModelSpec
 
 __all__ = [
     "COMPATIBLE_PATH",
@@ -26,8 +25,6 @@ __all__ = [
     "ResolvedConfig",
     "normalize_host_url",
     "resolve_config",
-    "resolve_dimensions",
-    "resolve_model",
 ]
 
 COMPATIBLE_PATH = "/compatible-mode/v1"
@@ -98,32 +95,6 @@ class ResolvedConfig:
     @property
     def native_url(self) -> str:
         return self.host_url + NATIVE_PATH
-
-
-def resolve_model(model: str) -> ModelSpec:
-    """The model's table entry, or a ConfigurationError naming the models offered."""
-    try:
-        return MODELS[model]
-    except KeyError:
-        raise ConfigurationError(
-            f"Unknown model {model!r}; Model Studio's text embedding models are: "
-            + ", ".join(MODELS)
-            + f" (default {DEFAULT_MODEL})."
-        ) from None
-
-
-def resolve_dimensions(spec: ModelSpec, dimensions: int | None) -> int:
-    """The width to ask for: the model's default when None, else one the model offers."""
-    if dimensions is None:
-        return spec.default_dimensions
-    if isinstance(dimensions, bool) or not isinstance(dimensions, int):
-        raise ConfigurationError(f"dimensions must be an int, got {dimensions!r}.")
-    if dimensions not in spec.dimensions:
-        offered = ", ".join(map(str, sorted(spec.dimensions)))
-        raise ConfigurationError(
-            f"{spec.name} does not offer dimensions={dimensions}; it offers {offered}."
-        )
-    return dimensions
 
 
 def is_loopback(host: str) -> bool:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigurationError
-from .rerank_models import DEFAULT_RERANK_MODEL, RERANK_MODELS, RerankSpec
-from .retry import RetryPolicy
-from .settings import (
+from ..core.errors import ConfigurationError
+from ..core.retry import RetryPolicy
+from ..core.settings import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
     SharedSettings,
     check_shared_settings,
 )
+from .models import DEFAULT_RERANK_MODEL, RERANK_MODELS, RerankSpec
 
 __all__ = ["RerankSettings", "resolve_rerank_model"]
 

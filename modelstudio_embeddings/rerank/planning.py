@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import InputTooLongError, InvalidInputError
-from .planning import Batch, validate_texts
-from .tokens import ROW_OVERHEAD
+from ..core.errors import InputTooLongError, InvalidInputError
+from ..core.planning import Batch, validate_texts
+from ..core.tokens import ROW_OVERHEAD
 
 __all__ = [
     "byte_bound",

@@ -11,10 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from .config import RERANK_COMPATIBLE_PATH
-from .planning import Batch, least_tokens, rows_over_limit
-from .rerank_models import DEFAULT_RERANK_MODEL, RerankSpec
-from .rerank_planning import (
+from ..core.config import RERANK_COMPATIBLE_PATH
+from ..core.planning import Batch, least_tokens, rows_over_limit
+from ..core.retry import RetryPolicy
+from ..core.service import ServiceClient
+from ..core.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from ..core.usage import Usage
+from .call import RerankCall, RerankRequests
+from .models import DEFAULT_RERANK_MODEL, RerankSpec
+from .planning import (
     byte_bound,
     plan_requests,
     too_long_error,
@@ -23,12 +28,7 @@ from .rerank_planning import (
     validate_query,
     validate_top_n,
 )
-from .rerank_settings import RerankSettings
-from .reranking import RerankCall, RerankRequests
-from .retry import RetryPolicy
-from .service import ServiceClient
-from .settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
-from .usage import Usage
+from .settings import RerankSettings
 
 __all__ = ["RerankClient"]
 

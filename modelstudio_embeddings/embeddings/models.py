@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import ConfigurationError
+from ..core.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_dimensions", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,29 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
 )
 
 DEFAULT_MODEL = "text-embedding-v4"
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """The model's table entry, or a ConfigurationError naming the models offered."""
+    try:
+        return MODELS[model]
+    except KeyError:
+        raise ConfigurationError(
+            f"Unknown model {model!r}; Model Studio's text embedding models are: "
+            + ", ".join(MODELS)
+            + f" (default {DEFAULT_MODEL})."
+        ) from None
+
+
+def resolve_dimensions(spec: ModelSpec, dimensions: int | None) -> int:
+    """The width to ask for: the model's default when None, else one the model offers."""
+    if dimensions is None:
+        return spec.default_dimensions
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int):
+        raise ConfigurationError(f"dimensions must be an int, got {dimensions!r}.")
+    if dimensions not in spec.dimensions:
+        offered = ", ".join(map(str, sorted(spec.dimensions)))
+        raise ConfigurationError(
+            f"{spec.name} does not offer dimensions={dimensions}; it offers {offered}."
+        )
+    return dimensions

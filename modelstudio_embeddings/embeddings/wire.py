@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
-from .errors import ConfigurationError, ResponseValidationError
+from ..core.errors import ConfigurationError, ResponseValidationError
 from .models import ModelSpec
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "Protocol",
     "SparseEmbedding",
     "compatible_body",
-    "decode_json",
     "native_body",
     "parse_compatible",
     "parse_native",
@@ -143,17 +141,6 @@ def validate_options(spec: ModelSpec, protocol: str, options: EmbedOptions) -> N
 
 
 # --- response parsing ------------------------------------------------------------------------
-
-
-def decode_json(content: bytes) -> object:
-    """Parse a response body, turning any JSON error into a ResponseValidationError."""
-    try:
-        return orjson.loads(content)
-    except ValueError as exc:
-        snippet = content[:80].decode("utf-8", "replace")
-        raise ResponseValidationError(
-            f"The service answered 200 with a body that is not JSON ({exc}): {snippet!r}"
-        ) from None
 
 
 def parse_compatible(

@@ -1,4 +1,4 @@
-"""One frozen value holding every setting of a client but the key, validated once.
+"""One frozen value holding every setting of an ``EmbeddingClient`` but the key, validated once.
 
 ``EmbeddingClient`` and both adapters build it the same way (the adapters from their fields,
 through ``modelstudio_embeddings.adapting``), so a setting and its check are written once. It
@@ -7,55 +7,26 @@ never holds the key, so pickling it (and a client) never writes the key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from .config import resolve_dimensions, resolve_model
-from .errors import ConfigurationError
-from .governor import FileBudget, LocalBudget, RayBudget
-from .models import DEFAULT_MODEL, ModelSpec
-from .ratelimit import RateLimit
-from .retry import RetryPolicy
-from .tokens import TOKENIZERS
+from ..core.budgets import FileBudget, LocalBudget, RayBudget
+from ..core.errors import ConfigurationError
+from ..core.ratelimit import RateLimit
+from ..core.retry import RetryPolicy
+from ..core.settings import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    PROTOCOL_NAMES,
+    SharedSettings,
+    check_shared_settings,
+    one_of,
+)
+from .models import DEFAULT_MODEL, ModelSpec, resolve_dimensions, resolve_model
 
-__all__ = [
-    "DEFAULT_INITIAL_CONCURRENCY",
-    "DEFAULT_MAX_CONCURRENCY",
-    "DEFAULT_TIMEOUT",
-    "ClientSettings",
-    "check_shared_settings",
-    "retry_in_force",
-]
+__all__ = ["ClientSettings"]
 
-DEFAULT_MAX_CONCURRENCY = 16
-DEFAULT_INITIAL_CONCURRENCY = 8
-DEFAULT_TIMEOUT = 60.0
-PROTOCOL_NAMES = ("compatible", "native")
 _BUDGETS = (LocalBudget, FileBudget, RayBudget)
-ON_TOO_LONG = ("error", "truncate")
-
-
-class SharedSettings:
-    """What every client's settings value derives the same way (mixed into the dataclasses
-    ``ClientSettings`` and ``RerankSettings``)."""
-
-    max_concurrency: int
-    max_retries: int | None
-    retry_policy: RetryPolicy | None
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return retry_in_force(self.retry_policy, self.max_retries)
-
-    @property
-    def initial_concurrency(self) -> int:
-        """Where the adaptive bound starts (slow start doubles it every round trip)."""
-        return min(self.max_concurrency, DEFAULT_INITIAL_CONCURRENCY)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings by name (never a key: there is none here)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -113,7 +84,7 @@ class ClientSettings(SharedSettings):
 
     def __post_init__(self) -> None:
         resolve_dimensions(resolve_model(self.model), self.dimensions)
-        _one_of("protocol", self.protocol, PROTOCOL_NAMES)
+        one_of("protocol", self.protocol, PROTOCOL_NAMES)
         check_shared_settings(self)
         limit = self.rate_limit
         if limit is not None and limit is not False and not isinstance(limit, RateLimit):
@@ -139,47 +110,3 @@ class ClientSettings(SharedSettings):
     def with_(self, **changes: Any) -> ClientSettings:
         """A copy with some settings changed, validated again."""
         return replace(self, **changes)
-
-
-def check_shared_settings(settings: Any) -> None:
-    """The checks of the settings every client has (embeddings and rerank alike): limits,
-    timeout, retries, ``on_too_long`` and ``tokenizer``; a ConfigurationError for the first
-    wrong one."""
-    _one_of("on_too_long", settings.on_too_long, ON_TOO_LONG)
-    _one_of("tokenizer", settings.tokenizer, TOKENIZERS)
-    if not _is_int(settings.max_concurrency) or settings.max_concurrency < 1:
-        raise ConfigurationError("max_concurrency must be an int of at least 1.")
-    retries = settings.max_retries
-    if retries is not None and (not _is_int(retries) or retries < 0):
-        raise ConfigurationError("max_retries must be an int of 0 or more.")
-    if isinstance(settings.timeout, bool) or not isinstance(settings.timeout, int | float):
-        raise ConfigurationError("timeout must be a number of seconds.")
-    if not settings.timeout > 0:
-        raise ConfigurationError("timeout must be a positive number of seconds.")
-    policy = settings.retry_policy
-    if policy is not None and not isinstance(policy, RetryPolicy):
-        raise ConfigurationError("retry_policy must be a RetryPolicy.")
-    if policy is not None and retries not in (None, policy.max_retries):
-        raise ConfigurationError(
-            f"max_retries={retries} contradicts retry_policy.max_retries="
-            f"{policy.max_retries}: pass one of them."
-        )
-
-
-def retry_in_force(retry_policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
-    """The retry policy a client uses: the one given, else the default with ``max_retries``."""
-    if retry_policy is not None:
-        return retry_policy
-    if max_retries is None:
-        return RetryPolicy()
-    return RetryPolicy(max_retries=max_retries)
-
-
-def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise ConfigurationError(f"{name} must be one of {options}, got {value!r}.")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,4 +1,4 @@
-"""Embedding with Ray Data: ``EmbedBatch``, a callable class for ``Dataset.map_batches``, and
+"""``EmbedBatch``, a callable class for Ray Data's ``Dataset.map_batches``, and
 ``RayBudget``, one rate budget for every worker of the cluster.
 
 ``map_batches`` builds one ``EmbedBatch`` per actor, so each actor builds its client (its
@@ -17,16 +17,16 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from .client import EmbeddingClient
-from .errors import (
+from ..core.budgets import RayBudget
+from ..core.errors import (
     ConfigurationError,
     ContentInspectionError,
     InputTooLongError,
     InvalidInputError,
     ModelStudioError,
 )
-from .governor import RayBudget
-from .settings import ClientSettings
+from ..embeddings.client import EmbeddingClient
+from ..embeddings.settings import ClientSettings
 
 if TYPE_CHECKING:
     import pandas as pd

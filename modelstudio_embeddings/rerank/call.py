@@ -16,14 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import APITimeoutError, ModelStudioError, ResponseValidationError
-from .errors import translate_success_error as error_of_envelope
-from .execution import Driver, JobState, Reply, Request, Send, Sleep, retry_cost
-from .planning import Batch
-from .rerank_wire import RERANK_PATHS, is_rerank_answer, parse_rerank, rerank_body
-from .retry import RetryPolicy
-from .usage import UsageCounter
-from .wire import decode_json
+from ..core.answers import decode_json
+from ..core.errors import APITimeoutError, ModelStudioError, ResponseValidationError
+from ..core.errors import translate_success_error as error_of_envelope
+from ..core.execution import Driver, JobState, Reply, Request, Send, Sleep, retry_cost
+from ..core.planning import Batch
+from ..core.retry import RetryPolicy
+from ..core.usage import UsageCounter
+from .wire import RERANK_PATHS, is_rerank_answer, parse_rerank, rerank_body
 
 __all__ = ["RerankCall", "RerankRequests", "rank"]
 
