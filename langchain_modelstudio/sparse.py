@@ -1,13 +1,23 @@
 """Sparse vectors for LangChain hybrid search (``langchain-qdrant``'s ``SparseEmbeddings``).
 
-Needs the native protocol and text-embedding-v3 or v4; install ``langchain-qdrant``.
+Needs the native protocol and text-embedding-v3 or v4, and the ``sparse`` extra
+(``pip install "modelstudio-embeddings[sparse]"``, which brings ``langchain-qdrant``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_qdrant import SparseEmbeddings, SparseVector
+try:
+    from langchain_qdrant import SparseEmbeddings, SparseVector
+except ModuleNotFoundError as exc:  # the extra is named, not only the missing module
+    if exc.name != "langchain_qdrant":
+        raise
+    raise ModuleNotFoundError(
+        "langchain_modelstudio.sparse needs langchain-qdrant, which is not installed: "
+        'pip install "modelstudio-embeddings[sparse]"',
+        name=exc.name,
+    ) from exc
 
 from modelstudio_embeddings import DEFAULT_MODEL, EmbeddingClient, SparseEmbedding
 
