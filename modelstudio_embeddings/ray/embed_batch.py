@@ -52,7 +52,8 @@ class EmbedBatch:
     """Embeds a batch's text column into a vector column; for ``Dataset.map_batches``.
 
     ``ds.map_batches(EmbedBatch, fn_constructor_kwargs={"dimensions": 256, "rate_budget":
-    RayBudget()}, concurrency=4, batch_size=500, batch_format="pyarrow")`` adds a column of
+    RayBudget()}, compute=ray.data.ActorPoolStrategy(size=4), batch_size=500,
+    batch_format="pyarrow")`` adds a column of
     fixed-width float32 vectors, row i the vector of row i's text. Every batch format of Ray
     Data is served and answered in kind:
 

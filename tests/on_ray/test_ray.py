@@ -88,7 +88,7 @@ def embed_on_ray(ds: ray.data.Dataset, *, actors: int, batch_size: int, **kwargs
     out = ds.map_batches(
         EmbedBatch,
         fn_constructor_kwargs=kwargs,
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=2 / actors,
         batch_size=batch_size,
         batch_format="pyarrow",
@@ -214,7 +214,7 @@ def test_numpy_and_pandas_batches(emulator: Emulator, batch_format: str) -> None
                 "dimensions": DIMENSIONS,
                 "on_error": "null",
             },
-            concurrency=1,
+            compute=ray.data.ActorPoolStrategy(size=1),
             num_cpus=0.5,
             batch_size=100,
             batch_format=batch_format,
