@@ -413,6 +413,6 @@ class BatchJob:
     def _bar(self) -> tqdm[NoReturn] | None:
         if not self.show_progress:
             return None
-        from tqdm.auto import tqdm as auto_tqdm
+        from ..progress import new_bar
 
-        return auto_tqdm(total=None, desc="Batch requests", unit="req", dynamic_ncols=True)
+        return new_bar(None, "Batch requests", "req")
