@@ -11,7 +11,12 @@ import orjson
 from ..usage import Usage
 from .sinks import Sink
 
-__all__ = ["BatchResult", "CostEstimate", "RowFailure", "read_failures"]
+__all__ = ["BatchResult", "CostEstimate", "RowFailure", "plural", "read_failures"]
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 request``, ``2 requests`` (``nouns`` where adding an s is wrong)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,12 @@ class CostEstimate:
     def __str__(self) -> str:
         repeats = ""
         if self.distinct_rows is not None and self.distinct_rows != self.rows:
-            repeats = f" ({self.rows - self.distinct_rows} repeated texts sent once)"
+            repeated = self.rows - self.distinct_rows
+            repeats = f" ({plural(repeated, 'repeated text')} sent once)"
         return (
-            f"{self.rows} rows{repeats} in {self.requests} requests, {self.files} file(s); "
-            f"~{self.estimated_tokens} tokens (estimate, usually high): "
+            f"{plural(self.rows, 'row')}{repeats} in {plural(self.requests, 'request')}, "
+            f"{plural(self.files, 'file')}; "
+            f"~{plural(self.estimated_tokens, 'token')} (estimate, usually high): "
             f"~{self.batch_cost_cny:.4f} CNY at the batch price "
             f"(~{self.realtime_cost_cny:.4f} CNY real-time)"
         )
