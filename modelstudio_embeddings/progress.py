@@ -31,10 +31,15 @@ _WIDGET_CHOICES = ("auto", "widget", "notebook")
 def new_bar(total: int | None, description: str, unit: str) -> tqdm[Any]:
     """A tqdm bar: the plain text one, unless ``MODELSTUDIO_PROGRESS=auto`` asks for
     ``tqdm.auto``'s (a widget in Jupyter)."""
+    chosen: type[tqdm[Any]]
     if os.environ.get(PROGRESS_ENV, "").strip().lower() in _WIDGET_CHOICES:
-        from tqdm.auto import tqdm as chosen
+        import tqdm.auto  # imported only when asked: in Jupyter it loads the widget machinery
+
+        chosen = tqdm.auto.tqdm
     else:
-        from tqdm import tqdm as chosen
+        import tqdm as text
+
+        chosen = text.tqdm
     return chosen(total=total, desc=description, unit=unit, dynamic_ncols=True)
 
 
