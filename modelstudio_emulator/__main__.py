@@ -50,6 +50,18 @@ def program_name(argv0: str | None = None) -> str:
     return DEFAULT_PROG
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless there is none to say (an unset
+    limit, a flag that is off) or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default == argparse.SUPPRESS:
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
     """The emulator's options, each with its help and its default shown."""
     parser = argparse.ArgumentParser(
@@ -57,7 +69,7 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
         description="A local emulator of Model Studio's (Qwen Cloud's) text embedding, rerank "
         "and Batch API service, for tests and demos. Its vectors are deterministic but are "
         "not the real model's.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_ShowDefaults,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
@@ -71,16 +83,16 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
         "--max-in-flight",
         type=int,
         default=None,
-        help="answer 429 beyond this many requests in flight (None: no limit)",
+        help="answer 429 beyond this many requests in flight (default: no limit)",
     )
     parser.add_argument(
-        "--rps", type=float, default=None, help="requests per second limit (None: no limit)"
+        "--rps", type=float, default=None, help="requests per second limit (default: no limit)"
     )
     parser.add_argument(
-        "--rpm", type=float, default=None, help="account requests per minute (None: no limit)"
+        "--rpm", type=float, default=None, help="account requests per minute (default: no limit)"
     )
     parser.add_argument(
-        "--tpm", type=float, default=None, help="account tokens per minute (None: no limit)"
+        "--tpm", type=float, default=None, help="account tokens per minute (default: no limit)"
     )
     parser.add_argument(
         "--burst", action="store_true", help="burst protection (needs --rpm): ramp up or get 429"

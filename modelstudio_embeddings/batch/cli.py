@@ -62,7 +62,8 @@ class _ShowDefaults(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+        default = action.default
+        if "default" in text or default is None or default is False or default == argparse.SUPPRESS:
             return text
         return text + " (default: %(default)s)"
 
