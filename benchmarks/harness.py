@@ -64,11 +64,11 @@ class EmulatorProcess:
         command = [sys.executable, "-m", "modelstudio_emulator"]
         self.process = subprocess.Popen(
             [*command, "--port", "0", "--api-key", KEY],
-            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        assert self.process.stderr is not None
+        line = self.process.stderr.readline()
         self.base_url = line.split(" on ", 1)[1].split(" ", 1)[0]
         self.host = self.base_url.rsplit("/compatible-mode", 1)[0]
 

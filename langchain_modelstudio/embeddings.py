@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
@@ -12,6 +13,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from langchain_modelstudio._keyless import KeylessPickling
 from modelstudio_embeddings import (
     DEFAULT_MODEL,
+    ConfigurationError,
     EmbeddingClient,
     FileBudget,
     LocalBudget,
@@ -29,6 +31,29 @@ from modelstudio_embeddings.adapting import (
 
 __all__ = ["ModelStudioEmbeddings"]
 
+RENAMED: dict[str, str] = {"dashscope_api_key": "api_key"}
+"""Keywords of langchain-community's ``DashScopeEmbeddings`` this class has under another name:
+accepted, with a DeprecationWarning naming ours, so moving over is a one-line change."""
+
+
+def accept_renamed(owner: str, data: dict[str, Any]) -> None:
+    """Move each old keyword of ``data`` to its new name, warning once per keyword; a
+    ConfigurationError (never showing the values: one is the key) if both names are given."""
+    for old, new in RENAMED.items():
+        if old not in data:
+            continue
+        value = data.pop(old)
+        warnings.warn(
+            f"{old}= is DashScopeEmbeddings' name for {owner}'s {new}=; pass {new}= instead "
+            f"({old}= will be removed).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if new in data:
+            raise ConfigurationError(f"{owner}: {old}= and {new}= both given; pass {new}= only.")
+        if value is not None:  # None: as if not given, so DASHSCOPE_API_KEY applies
+            data[new] = value
+
 
 class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
     """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LangChain.
@@ -36,6 +61,10 @@ class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
     Any number of texts per call: the core splits them into requests within the model's limits
     and runs up to ``max_concurrency`` at once across all calls, sync and async. Failures raise
     the typed errors of ``modelstudio_embeddings``; a call never returns a short list.
+
+    Moving from langchain-community's ``DashScopeEmbeddings``: ``model`` and ``max_retries``
+    keep their names; ``dashscope_api_key=`` is accepted as ``api_key`` with a
+    DeprecationWarning.
 
     Cache vectors with ``CacheBackedEmbeddings.from_bytes_store(emb, store,
     namespace=emb.cache_namespace)``: the namespace names the model and dimensions, so vectors
@@ -78,6 +107,8 @@ class ModelStudioEmbeddings(KeylessPickling, Serializable, Embeddings):
     _client: EmbeddingClient = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
+        # DashScopeEmbeddings' dashscope_api_key= is accepted (with a DeprecationWarning).
+        accept_renamed(type(self).__name__, data)
         # Every mistake is a ConfigurationError that never shows the values (the key is one).
         configured(type(self).__name__, lambda: super(ModelStudioEmbeddings, self).__init__(**data))
 

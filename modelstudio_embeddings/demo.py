@@ -16,7 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import ModelStudioError
-from .core.usage import COUNTERS, Usage
+from .core.usage import COUNTERS, Usage, plural
 from .embeddings.client import EmbeddingClient
 
 if TYPE_CHECKING:
@@ -129,8 +129,9 @@ def _demo(settings: dict[str, Any]) -> int:
     corpus, lc_queries, li_queries = core.usage, lc_embeddings.usage, li_embedding.usage
     print(f"\nSpent: {_total(corpus, lc_queries, li_queries)} at list price")
     print(
-        f"  (corpus once: {corpus.requests} requests; queries: LangChain {lc_queries.requests}, "
-        f"LlamaIndex {li_queries.requests})"
+        f"  (corpus once: {plural(corpus.requests, 'request')}; queries: LangChain "
+        f"{plural(lc_queries.requests, 'request')}, "
+        f"LlamaIndex {plural(li_queries.requests, 'request')})"
     )
     return 0
 

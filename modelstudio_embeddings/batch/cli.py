@@ -9,7 +9,8 @@ price is shown before anything is submitted; ``--dry-run`` validates through
 
 A manifest belongs to one corpus, model and width: an input, ``--model`` or ``--dimensions``
 that differs from what it records is refused before anything is sent; ``status``, ``wait``,
-``fetch`` and ``cancel`` need only the manifest. Errors are one line on stderr (``--debug``
+``fetch`` and ``cancel`` need only the manifest (it records the host: ``--base-url`` or
+``--region`` is needed only to change it). Errors are one line on stderr (``--debug``
 for the traceback) and the exit status says what happened:
 """
 
@@ -25,6 +26,7 @@ import orjson
 
 from ..core.errors import ConfigurationError, InvalidRequestError, ModelStudioError
 from ..core.retry import RetryPolicy
+from ..core.usage import Usage, plural
 from .job import BatchJob, BatchResult
 from .limits import FileLimits
 from .manifest import Manifest
@@ -51,6 +53,18 @@ __doc__ += "\n".join(
         (EXIT_INTERRUPTED, "interrupted (run the same command again to continue)."),
     )
 )
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already says it or there
+    is none to say (an unset option, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default == argparse.SUPPRESS:
+            return text
+        return text + " (default: %(default)s)"
 
 
 class UsageError(Exception):
@@ -86,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelstudio-embeddings batch",
         description="Embed a corpus through the Batch API at half price, resumably.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit status: "
         + __doc__.rsplit("status says what happened:", 1)[1].replace("``", ""),
     )
@@ -95,9 +110,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="action", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--manifest", required=True, help="the run's SQLite file (resume key)")
-    common.add_argument("--base-url", help="host or compatible-mode URL (else DASHSCOPE_*)")
-    common.add_argument("--region", help="cn-beijing (the Batch API's region)")
-    common.add_argument("--allow-insecure-http", action="store_true", help="http to your host")
+    common.add_argument(
+        "--base-url",
+        help="host or compatible-mode URL; default: the host the manifest records, else "
+        "DASHSCOPE_BASE_URL, else Beijing. Recorded in the manifest",
+    )
+    common.add_argument(
+        "--region",
+        help="cn-beijing (the Batch API's region) instead of --base-url; default: as --base-url",
+    )
+    common.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="plain http to a host that is not loopback (recorded in the manifest)",
+    )
     common.add_argument(
         "--poll",
         type=float,
@@ -112,38 +138,79 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--no-progress", action="store_true", help="no progress bar")
     common.add_argument("--debug", action="store_true", help="a traceback with each error")
     plan = argparse.ArgumentParser(add_help=False)
-    plan.add_argument("input", nargs="?", help="text file, one text a line (or JSONL)")
-    plan.add_argument("--jsonl-field", help="read this field of each JSONL line")
-    plan.add_argument("--model", help="default text-embedding-v4 (or the manifest's)")
-    plan.add_argument("--dimensions", type=int, help="default the model's (or the manifest's)")
+    plan.add_argument(
+        "input",
+        nargs="?",
+        help="text file, one text a line (or JSONL); needed for a new run, optional to resume",
+    )
+    plan.add_argument(
+        "--jsonl-field", help="read this field of each JSONL line (default: plain text lines)"
+    )
+    plan.add_argument(
+        "--model", help="default: the manifest's, else text-embedding-v4 (must have a batch price)"
+    )
+    plan.add_argument(
+        "--dimensions", type=int, help="default: the manifest's, else the model's default width"
+    )
     plan.add_argument("--completion-window", default="24h", help="24h to 336h (1d to 14d)")
-    plan.add_argument("--max-requests-per-file", type=int, default=50_000)
-    plan.add_argument("--dry-run", action="store_true", help="validate via batch-test-model")
+    plan.add_argument(
+        "--max-requests-per-file",
+        type=int,
+        default=50_000,
+        help="request lines per uploaded file (the service allows 50,000)",
+    )
+    plan.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="estimate, then validate the first file's first lines (at most 100) with "
+        "batch-test-model (no inference, no bill) and stop",
+    )
     out = argparse.ArgumentParser(add_help=False)
-    out.add_argument("--output", help="a .npy (memory map) or .parquet file")
-    out.add_argument("--max-rounds", type=int, default=2, help="follow-up jobs for failures")
+    out.add_argument("--output", help="a .npy (memory map) or .parquet file (required)")
+    out.add_argument(
+        "--max-rounds", type=int, default=2, help="follow-up jobs for requests that failed"
+    )
     out.add_argument(
         "--realtime-fallback", action="store_true", help="embed what still fails in real time"
     )
     out.add_argument(
         "--failures",
-        help="rows without vectors go here (JSONL; MANIFEST.failures.jsonl)",
+        help="rows without vectors and their reasons go here, as JSONL "
+        "(default: MANIFEST.failures.jsonl)",
     )
-    commands.add_parser("run", parents=[common, plan, out], help="plan, submit, wait, fetch")
-    commands.add_parser("submit", parents=[common, plan], help="plan and submit, then exit")
-    commands.add_parser("status", parents=[common], help="the run's jobs and rows")
-    commands.add_parser("wait", parents=[common], help="wait until every job has ended")
-    commands.add_parser("fetch", parents=[common, out], help="store ended jobs' vectors")
-    commands.add_parser("cancel", parents=[common], help="cancel the run's jobs")
+    shown = _ShowDefaults
+    commands.add_parser(
+        "run", parents=[common, plan, out], help="plan, submit, wait, fetch", formatter_class=shown
+    )
+    commands.add_parser(
+        "submit", parents=[common, plan], help="plan and submit, then exit", formatter_class=shown
+    )
+    commands.add_parser(
+        "status", parents=[common], help="the run's jobs and rows", formatter_class=shown
+    )
+    commands.add_parser(
+        "wait", parents=[common], help="wait until every job has ended", formatter_class=shown
+    )
+    commands.add_parser(
+        "fetch", parents=[common, out], help="store ended jobs' vectors", formatter_class=shown
+    )
+    commands.add_parser(
+        "cancel", parents=[common], help="cancel the run's jobs", formatter_class=shown
+    )
     return parser
 
 
-def _recorded(manifest: str) -> tuple[str | None, int | None]:
-    """The model and width an existing manifest records."""
+def _recorded(manifest: str) -> tuple[str | None, int | None, str | None, bool]:
+    """The model, width, host and ``allow_insecure_http`` an existing manifest records."""
     record = Manifest(manifest)
     try:
         width = record.get("dimensions")
-        return record.get("model"), int(width) if width else None
+        return (
+            record.get("model"),
+            int(width) if width else None,
+            record.get("base_url"),
+            record.get("allow_insecure_http") == "1",
+        )
     finally:
         record.close()
 
@@ -171,22 +238,27 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def _job(args: argparse.Namespace, sink: Sink | None) -> BatchJob:
     """The run, its model and width from the flags, else from the manifest; a flag that
-    contradicts the manifest is refused by ``BatchJob`` (it names the manifest)."""
+    contradicts the manifest is refused by ``BatchJob`` (it names the manifest). The host is
+    the flags' (``--base-url``, ``--region``), else the one the manifest records, so a later
+    ``status``, ``wait``, ``fetch`` or ``cancel`` goes where the jobs are; it is recorded."""
     model, dimensions = getattr(args, "model", None), getattr(args, "dimensions", None)
+    base_url, insecure = args.base_url, args.allow_insecure_http
     if Path(args.manifest).exists():
-        recorded_model, recorded_width = _recorded(args.manifest)
+        recorded_model, recorded_width, recorded_host, recorded_insecure = _recorded(args.manifest)
         if model is None:
             model = recorded_model
         if dimensions is None and (model is None or model == recorded_model):
             dimensions = recorded_width
-    return BatchJob(
+        if base_url is None and args.region is None and recorded_host is not None:
+            base_url, insecure = recorded_host, insecure or recorded_insecure
+    job = BatchJob(
         args.manifest,
         sink,
         model=model or "text-embedding-v4",
         dimensions=dimensions,
-        base_url=args.base_url,
+        base_url=base_url,
         region=args.region,
-        allow_insecure_http=args.allow_insecure_http,
+        allow_insecure_http=insecure,
         completion_window=getattr(args, "completion_window", "24h"),
         file_limits=FileLimits(max_requests=getattr(args, "max_requests_per_file", 50_000)),
         max_rounds=getattr(args, "max_rounds", 2),
@@ -195,6 +267,10 @@ def _job(args: argparse.Namespace, sink: Sink | None) -> BatchJob:
         show_progress=not args.no_progress,
         retry_policy=RetryPolicy(max_retries=args.max_retries),
     )
+    job.manifest.set("base_url", job.host_url)
+    if insecure:
+        job.manifest.set("allow_insecure_http", "1")
+    return job
 
 
 def _prepare(job: BatchJob, args: argparse.Namespace) -> int | None:
@@ -204,12 +280,18 @@ def _prepare(job: BatchJob, args: argparse.Namespace) -> int | None:
         job.prepare(read_texts(args.input, args.jsonl_field))
     elif args.input is not None:
         job.check_corpus(read_texts(args.input, args.jsonl_field))
+    if job.finished:
+        print(
+            f"Already complete: every one of the {plural(job.rows, 'row')} has its vector "
+            f"({args.manifest}); nothing is uploaded, submitted or billed again."
+        )
+        return EXIT_OK if args.dry_run or args.action == "submit" else None
     print(f"Estimate: {job.estimate()}")
     if not args.dry_run:
         return None
     problems = job.dry_run()
     if not problems:
-        print("Dry run: the file is valid.")
+        print(_dry_run_passed(job))
         return EXIT_OK
     print("Dry run found problems:", file=sys.stderr)
     for problem in problems:
@@ -217,22 +299,44 @@ def _prepare(job: BatchJob, args: argparse.Namespace) -> int | None:
     return EXIT_INCOMPLETE
 
 
+def _dry_run_passed(job: BatchJob) -> str:
+    """What a dry run that found no problem checked, and what it did not."""
+    files = job.manifest.files()
+    checked, in_first = job.dry_run_checked, files[0].lines
+    total = sum(record.lines for record in files)
+    what = "format and limits only: no inference, no bill"
+    if checked == total:
+        return f"Dry run: batch-test-model accepted all {plural(total, 'request')} ({what})."
+    return (
+        f"Dry run: batch-test-model accepted the first {checked} of the "
+        f"{plural(in_first, 'request')} in file 1 of {len(files)} ({what}); not checked: "
+        f"the other {plural(total - checked, 'request')}."
+    )
+
+
+def _usage(usage: Usage) -> str:
+    """A batch run's usage in one phrase, counted in words (``1 request``, ``2 rows``)."""
+    return (
+        f"{plural(usage.requests, 'request')}, {plural(usage.rows, 'row')}, "
+        f"{plural(usage.prompt_tokens, 'token')}, {usage.cost}"
+    )
+
+
 def _report(result: BatchResult, args: argparse.Namespace) -> int:
+    """The run's outcome in a few lines: the rows left without vectors are counted here and
+    listed, each with the service's reason, in the failures file (never one a line here)."""
     print(
-        f"{result.stored_rows}/{result.rows} rows stored; {result.uploads} upload(s), "
-        f"{result.jobs} job(s); usage: {result.usage} (batch price)"
+        f"{result.stored_rows}/{plural(result.rows, 'row')} stored; "
+        f"{plural(result.uploads, 'upload')}, {plural(result.jobs, 'job')}; "
+        f"usage: {_usage(result.usage)} (batch price)"
     )
     if result.complete:
         return EXIT_OK
     report = result.write_failures(args.failures or f"{args.manifest}.failures.jsonl")
-    for failure in result.failures[:20]:
-        print(f"  row {failure.row}: {failure.reason}", file=sys.stderr)
-    if len(result.failures) > 20:
-        print(f"  ... {len(result.failures) - 20} more failed rows", file=sys.stderr)
+    missing = result.rows - result.stored_rows
     print(
-        f"{result.rows - result.stored_rows} row(s) left without vectors (NaN or null in the "
-        f"output); each row and its reason: {report}",
-        file=sys.stderr,
+        f"{plural(missing, 'row')} left without vectors (NaN or null in the output); "
+        f"each row and its reason: {report}"
     )
     return EXIT_INCOMPLETE
 
@@ -241,13 +345,14 @@ def _status(job: BatchJob) -> int:
     for record in job.poll():
         print(
             f"{record.name}: {record.status or record.state} "
-            f"{record.completed + record.failed}/{record.total} requests "
+            f"{record.completed + record.failed}/{plural(record.total, 'request')} "
             f"({record.failed} failed){' fetched' if record.fetched else ''}"
         )
     counts = job.manifest.counts()
     print(
         f"rows: {counts.get('done_rows', 0)} stored, {counts.get('queued_rows', 0)} queued, "
-        f"{counts.get('failed_rows', 0)} failed of {job.rows}; usage: {job.usage}"
+        f"{counts.get('failed_rows', 0)} failed of {plural(job.rows, 'row')}; "
+        f"usage: {_usage(job.usage)}"
     )
     return EXIT_OK
 

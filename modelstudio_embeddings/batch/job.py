@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from ..core.config import resolve_config
 from ..core.errors import ConfigurationError
@@ -351,8 +351,26 @@ class BatchJob:
 
     def dry_run(self, timeout: float = 120.0) -> list[str]:
         """Validate the first file's first lines with ``batch-test-model`` (no inference, no
-        bill); the service's validation errors, empty when the file passed."""
+        bill; at most 100 lines and 1 MB: ``dry_run_checked`` says how many); the service's
+        validation errors, empty when those lines passed. The rest is not validated."""
         return self.submission.dry_run(self.poll_interval[0], timeout)
+
+    @property
+    def dry_run_checked(self) -> int:
+        """The request lines the last ``dry_run`` validated."""
+        return self.submission.dry_run_lines
+
+    @property
+    def finished(self) -> bool:
+        """Every planned request has its rows stored: nothing is left to submit or pay."""
+        counts = self.manifest.counts()
+        states = {key for key, value in counts.items() if key.endswith("_requests") and value}
+        return self.prepared and states == {"done_requests"}
+
+    @property
+    def host_url(self) -> str:
+        """The host this run's Files and Batches calls go to."""
+        return self._config.host_url
 
     # --- internals -------------------------------------------------------------------------
 
@@ -387,9 +405,9 @@ class BatchJob:
     def _sink_wants_texts(self) -> bool:
         return bool(getattr(self.sink, "with_text", False))
 
-    def _bar(self) -> tqdm[NoReturn] | None:
+    def _bar(self) -> tqdm[Any] | None:
         if not self.show_progress:
             return None
-        from tqdm.auto import tqdm as auto_tqdm
+        from ..core.progress import new_bar
 
-        return auto_tqdm(total=None, desc="Batch requests", unit="req", dynamic_ncols=True)
+        return new_bar(None, "Batch requests", "req")

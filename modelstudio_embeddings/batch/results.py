@@ -9,12 +9,18 @@ from pathlib import Path
 
 import orjson
 
-from ..core.usage import Usage
+from ..core.usage import Usage, plural
 from .manifest import Manifest
 from .requests import read_lines
 from .sinks import Sink
 
-__all__ = ["BatchResult", "CostEstimate", "RowFailure", "read_failures", "texts_in_row_order"]
+__all__ = [
+    "BatchResult",
+    "CostEstimate",
+    "RowFailure",
+    "read_failures",
+    "texts_in_row_order",
+]
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,12 @@ class CostEstimate:
     def __str__(self) -> str:
         repeats = ""
         if self.distinct_rows is not None and self.distinct_rows != self.rows:
-            repeats = f" ({self.rows - self.distinct_rows} repeated texts sent once)"
+            repeated = self.rows - self.distinct_rows
+            repeats = f" ({plural(repeated, 'repeated text')} sent once)"
         return (
-            f"{self.rows} rows{repeats} in {self.requests} requests, {self.files} file(s); "
-            f"~{self.estimated_tokens} tokens (estimate, usually high): "
+            f"{plural(self.rows, 'row')}{repeats} in {plural(self.requests, 'request')}, "
+            f"{plural(self.files, 'file')}; "
+            f"~{plural(self.estimated_tokens, 'token')} (estimate, usually high): "
             f"~{self.batch_cost_cny:.4f} CNY at the batch price "
             f"(~{self.realtime_cost_cny:.4f} CNY real-time)"
         )

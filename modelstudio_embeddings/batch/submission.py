@@ -37,6 +37,8 @@ class Submission:
         self._model = model
         self.completion_window = completion_window
         self._event = event
+        self.dry_run_lines = 0
+        """The request lines the last dry run validated (the first file's first lines)."""
 
     @property
     def service(self) -> BatchService:
@@ -89,7 +91,8 @@ class Submission:
 
     def dry_run(self, interval: float, timeout: float = 120.0) -> list[str]:
         """Validate the first file's first lines with ``batch-test-model`` (no inference, no
-        bill); the service's validation errors, empty when the file passed."""
+        bill; at most its 100 lines and 1 MB); the service's validation errors, empty when
+        those lines passed. ``dry_run_lines`` is then how many lines were checked."""
         first = self.manifest.files()[0]
         lines: list[bytes] = []
         size = 0
@@ -101,6 +104,7 @@ class Submission:
                 break
             lines.append(data)
             size += len(data)
+        self.dry_run_lines = len(lines)
         path = self.manifest.work_dir / f"{self.manifest.run_id}-dry-run.jsonl"
         path.write_bytes(b"".join(lines))
         file_id = self.service.upload(path, path.name)

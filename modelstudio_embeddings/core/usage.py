@@ -8,7 +8,7 @@ from typing import Protocol
 
 from .ratelimit import RateLimit
 
-__all__ = ["COUNTERS", "PricedModel", "Usage", "UsageCounter"]
+__all__ = ["COUNTERS", "PricedModel", "Usage", "UsageCounter", "plural"]
 
 
 class PricedModel(Protocol):
@@ -81,8 +81,9 @@ class Usage:
 
     def __str__(self) -> str:
         text = (
-            f"{self.requests} requests ({self.retries} retries, {self.throttled} throttled), "
-            f"{self.rows} rows, {self.prompt_tokens} tokens, {self.cost}"
+            f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')}, "
+            f"{self.throttled} throttled), {plural(self.rows, 'row')}, "
+            f"{plural(self.prompt_tokens, 'token')}, {self.cost}"
         )
         if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work
             text += f", {self.budget_wait_seconds:.1f} s waiting for the rate limits"
@@ -161,3 +162,8 @@ class UsageCounter:
             cost_usd=self._spec.cost_usd(int(counts["prompt_tokens"])) or 0.0,
             **{k: v if k in _SECONDS else int(v) for k, v in counts.items()},  # type: ignore[arg-type]
         )
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 request``, ``2 requests`` (``nouns`` where adding an s is wrong)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

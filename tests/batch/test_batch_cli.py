@@ -35,11 +35,12 @@ def test_cli_run_status_and_resume(
     run = ["run", str(source), "--manifest", manifest, "--output", output, "--dimensions", "64"]
     assert cli(batch_emu, *run, "--dry-run") == 0
     printed = capsys.readouterr().out
-    assert "CNY at the batch price" in printed and "Dry run: the file is valid." in printed
+    assert "CNY at the batch price" in printed
+    assert "accepted all 50 requests" in printed
     assert batch_emu.batch.stats.lines_billed == 0
     assert cli(batch_emu, *run, "--no-progress") == 0
     printed = capsys.readouterr().out
-    assert "500/500 rows stored; 1 upload(s), 1 job(s)" in printed
+    assert "500/500 rows stored; 1 upload, 1 job" in printed
     np.testing.assert_array_equal(np.load(output), embed_texts(texts, 64))
     assert cli(batch_emu, *run, "--no-progress") == 0  # again: nothing new is sent
     stats = batch_emu.batch.stats

@@ -224,12 +224,12 @@ def test_the_cli_starts_answers_and_stops() -> None:
             "--latency-ms",
             "1",
         ],
-        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
+        assert process.stderr is not None
+        line = process.stderr.readline()
         assert "not the real model's" in line
         base_url = line.split(" on ", 1)[1].split(" ", 1)[0]
         client = openai.OpenAI(api_key="sk-emulator", base_url=base_url, max_retries=0)

@@ -269,12 +269,12 @@ def test_configured_over_http_and_a_bad_config_is_a_400(
 def test_configured_from_the_cli() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "modelstudio_emulator", "--port", "0", "--tpm", "600", "--rpm", "6"],
-        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
+        assert process.stderr is not None
+        base_url = process.stderr.readline().split(" on ", 1)[1].split(" ", 1)[0]
         caller = Caller(base_url.removesuffix("/compatible-mode/v1"))
         refused = caller.post(BIG)
         assert refused.status_code == 429
