@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from .errors import (
     APITimeoutError,
+    ContentFetchError,
     ContentInspectionError,
     InputTooLongError,
     ModelStudioError,
@@ -132,7 +133,16 @@ class EmbedRequests:
 
 
 # Errors that one bad row causes for its whole request: isolate the row by halving.
-_ROW_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
+_ROW_ERRORS: tuple[type[ModelStudioError], ...] = (
+    ContentInspectionError,
+    InputTooLongError,
+    ContentFetchError,
+)
+_ROW_REASONS: Mapping[type[ModelStudioError], str] = {
+    ContentInspectionError: "content moderation refused",
+    InputTooLongError: "the service found too long or empty",
+    ContentFetchError: "the service could not fetch",
+}
 
 
 class JobState:
@@ -247,7 +257,7 @@ class Call(JobState):
 
     def __init__(
         self,
-        texts: list[str],
+        texts: Sequence[Any],
         width: int,
         *,
         requests: EmbedRequests,
@@ -321,7 +331,9 @@ class Call(JobState):
             self._absorb_sparse(batch, parsed.sparse)
         if self.lists is not None:
             self._absorb_lists(batch)
-        self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
+        self._usage.add(
+            rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0, **dict(parsed.counts)
+        )
         if receipt is not None and parsed.prompt_tokens is not None:
             receipt.used = parsed.prompt_tokens
         return None
@@ -351,8 +363,7 @@ class Call(JobState):
                     if self._past_deadline():
                         self._fail(self._deadline_error(current))
                         return
-                    texts = self.texts[current.start : current.stop]
-                    send = Send(self._requests.request(texts), current, sum(map(len, texts)))
+                    send = self._send_for(current)
                     outcome = yield send
                     error = (
                         outcome
@@ -374,6 +385,12 @@ class Call(JobState):
                         return
                     retries += retry_cost(error)
                     yield Sleep(delay)
+
+    def _send_for(self, batch: Batch) -> Send:
+        """The request carrying ``batch``'s rows (a family with other rows than texts builds
+        its own here, when the batch is about to be sent)."""
+        texts: list[str] = list(self.texts[batch.start : batch.stop])
+        return Send(self._requests.request(texts), batch, sum(map(len, texts)))
 
     def _next_batch(self) -> Batch | None:
         with self._lock:
@@ -456,11 +473,7 @@ class Call(JobState):
     ) -> ModelStudioError:
         indices = [i for i, _ in flagged]
         first = flagged[0][1]
-        what = (
-            "content moderation refused"
-            if kind is ContentInspectionError
-            else "the service found too long or empty"
-        )
+        what = _ROW_REASONS[kind]
         return kind(
             f"{first.message} ({what} {len(indices)} of {len(self.texts)} rows; "
             "every other row was embedded).",

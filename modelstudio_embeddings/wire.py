@@ -80,6 +80,8 @@ class ParsedResponse:
     request_id: str | None
     sparse: list[SparseEmbedding] | None = None
     """One per row, in row order, when sparse output was asked for."""
+    counts: tuple[tuple[str, int], ...] = ()
+    """Further ``Usage`` counters the answer reports (a multimodal one's images), by name."""
 
 
 # --- request bodies ------------------------------------------------------------------------
