@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         BillingError,
         BurstRateLimitError,
         ConfigurationError,
+        ContentFetchError,
         ContentInspectionError,
         EndpointNotFoundError,
         HostNotFoundError,
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
         DEFAULT_MODEL,
         MODELS,
         ModelSpec,
+    )
+    from .multimodal import (
+        MULTIMODAL_MODELS,
+        MultimodalEmbeddingClient,
+        MultimodalSpec,
     )
     from .planning import (
         estimate_tokens,
@@ -84,6 +90,7 @@ _LAZY: dict[str, str] = {
     "BillingError": ".errors",
     "BurstRateLimitError": ".errors",
     "ConfigurationError": ".errors",
+    "ContentFetchError": ".errors",
     "ContentInspectionError": ".errors",
     "EndpointNotFoundError": ".errors",
     "HostNotFoundError": ".errors",
@@ -103,6 +110,9 @@ _LAZY: dict[str, str] = {
     "DEFAULT_MODEL": ".models",
     "MODELS": ".models",
     "ModelSpec": ".models",
+    "MULTIMODAL_MODELS": ".multimodal",
+    "MultimodalEmbeddingClient": ".multimodal",
+    "MultimodalSpec": ".multimodal",
     "estimate_tokens": ".planning",
     "RerankClient": ".rerank_client",
     "RERANK_MODELS": ".rerank_models",
@@ -119,6 +129,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
+    "MULTIMODAL_MODELS",
     "REGIONS",
     "RERANK_MODELS",
     "APIConnectionError",
@@ -127,6 +138,7 @@ __all__ = [
     "BillingError",
     "BurstRateLimitError",
     "ConfigurationError",
+    "ContentFetchError",
     "ContentInspectionError",
     "EmbeddingClient",
     "EndpointNotFoundError",
@@ -139,6 +151,8 @@ __all__ = [
     "ModelNotFoundError",
     "ModelSpec",
     "ModelStudioError",
+    "MultimodalEmbeddingClient",
+    "MultimodalSpec",
     "PartialEmbeddings",
     "PermissionDeniedError",
     "RateLimit",
