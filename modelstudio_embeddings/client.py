@@ -8,8 +8,6 @@ state machine) and one usage count.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import threading
 import time
@@ -27,8 +25,7 @@ from .limiter import ConcurrencyLimiter
 from .models import DEFAULT_MODEL, ModelSpec
 from .planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from .progress import progress_bar
-from .quotas import fetch_quotas
-from .ratelimit import RateLimit, is_shared_host, published_limit, region_of_host
+from .ratelimit import RateLimit, is_shared_host, region_of_host
 from .retry import RetryPolicy
 from .service import ServiceClient
 from .settings import (
@@ -37,7 +34,6 @@ from .settings import (
     DEFAULT_TIMEOUT,
     ClientSettings,
 )
-from .usage import Usage
 from .wire import PROTOCOLS, EmbedOptions, SparseEmbedding, validate_options
 
 __all__ = [
@@ -139,41 +135,7 @@ class EmbeddingClient(ServiceClient[ClientSettings]):
         self._lock = threading.Lock()
 
     def _new_governor(self) -> Governor | None:
-        """The account's budget for this model, on any host: the limits told, else those the
-        host's quotas endpoint tells (asked once, before the first request), else those
-        published for the service's own host; what is still unknown is learned from the
-        first 429s. ``rate_limit=False``: no budget, the in-flight bound alone."""
-        settings = self.settings
-        if settings.rate_limit is False:
-            return None
-        published = published_limit(self.host_url, self.model)
-        limit = settings.rate_limit or (published.limit if published else RateLimit())
-        group = published.group if published else f"{self.host_url}:{self.model}"
-        backend = (settings.rate_budget or LocalBudget()).open()
-        discover = None
-        if limit.learns:
-            config = self._config
-            discover = functools.partial(fetch_quotas, config.host_url, config.api_key, self.model)
-        return Governor(backend, group, limit, discover=discover)
-
-    @property
-    def usage(self) -> Usage:
-        """What this client has done so far (requests, retries, rows, tokens, estimated
-        cost), and the limits it paces at (learned ones included)."""
-        usage = super().usage
-        governor = self._executor.governor
-        if governor is None:
-            return usage
-        return dataclasses.replace(
-            usage, paced_limits=governor.paced_limits(), learning_since=governor.learning_since
-        )
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The limits the client paces by (fields None are being learned); None: not paced
-        by the account's budget, only by ``max_concurrency`` (``rate_limit=False``)."""
-        governor = self._executor.governor
-        return None if governor is None else governor.limit
+        return self._account_governor(self.settings.rate_limit, self.settings.rate_budget)
 
     # --- settings, as attributes ---------------------------------------------------------------
 

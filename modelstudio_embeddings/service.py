@@ -4,16 +4,20 @@ and the lifecycle (close, context managers, pickling without the key)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from typing_extensions import Self
 
 from .config import ResolvedConfig, resolve_config
 from .errors import ConfigurationError
 from .executor import Executor
-from .governor import Governor
+from .governor import FileBudget, Governor, LocalBudget, RayBudget
 from .limiter import ConcurrencyLimiter
+from .quotas import fetch_quotas
+from .ratelimit import RateLimit, published_limit
 from .retry import RetryPolicy
 from .tokens import LazyCounter
 from .transport import AsyncTransport, SyncTransport
@@ -106,6 +110,28 @@ class ServiceClient(Generic[S]):
     def _new_governor(self) -> Governor | None:
         return None
 
+    def _account_governor(
+        self,
+        rate_limit: RateLimit | Literal[False] | None,
+        rate_budget: LocalBudget | FileBudget | RayBudget | None,
+    ) -> Governor | None:
+        """The account's budget for this model, on any host (a subclass's ``_new_governor``):
+        the limits told, else those the host's quotas endpoint tells (asked once, before the
+        first request), else those published for the service's own host; what is still
+        unknown is learned from the first 429s. ``rate_limit=False``: no budget, the
+        in-flight bound alone."""
+        if rate_limit is False:
+            return None
+        published = published_limit(self.host_url, self.model)
+        limit = rate_limit or (published.limit if published else RateLimit())
+        group = published.group if published else f"{self.host_url}:{self.model}"
+        backend = (rate_budget or LocalBudget()).open()
+        discover = None
+        if limit.learns:
+            config = self._config
+            discover = functools.partial(fetch_quotas, config.host_url, config.api_key, self.model)
+        return Governor(backend, group, limit, discover=discover)
+
     # --- settings, as attributes ---------------------------------------------------------------
 
     @property
@@ -140,8 +166,22 @@ class ServiceClient(Generic[S]):
 
     @property
     def usage(self) -> Usage:
-        """What this client has done so far: requests, retries, rows, tokens, estimated cost."""
-        return self._usage.snapshot()
+        """What this client has done so far (requests, retries, rows, tokens, estimated
+        cost), and the limits it paces at where it is paced (learned ones included)."""
+        usage = self._usage.snapshot()
+        governor = self._executor.governor
+        if governor is None:
+            return usage
+        return dataclasses.replace(
+            usage, paced_limits=governor.paced_limits(), learning_since=governor.learning_since
+        )
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The limits the client paces by (fields None are being learned); None: not paced
+        by the account's budget, only by ``max_concurrency`` (``rate_limit=False``)."""
+        governor = self._executor.governor
+        return None if governor is None else governor.limit
 
     @property
     def peak_in_flight(self) -> int:

@@ -12,15 +12,16 @@ import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigurationError
 from ..execution import EmbedRequests
+from ..governor import FileBudget, Governor, LocalBudget, RayBudget
 from ..planning import Batch
-from ..ratelimit import is_shared_host, region_of_host
+from ..ratelimit import RateLimit, is_shared_host, region_of_host
 from ..retry import RetryPolicy
 from ..service import ServiceClient
 from ..settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
@@ -63,6 +64,11 @@ class MultimodalEmbeddingClient(ServiceClient[MultimodalSettings]):
         retry_policy: Back-off and limits of retries (agreeing with ``max_retries``).
         adaptive_concurrency: Halve the in-flight bound on a 429, grow it back with time.
         allow_insecure_http: Allow plain ``http://`` to a host that is not loopback.
+        rate_limit: The account's limits for the model (``RateLimit``); None: told by the
+            host's quotas endpoint, else learned from the first 429s; False: no pacing by
+            budget (the in-flight bound alone).
+        rate_budget: ``LocalBudget()`` (default), ``FileBudget(path)`` or ``RayBudget(name)``:
+            the processes that share the account's budget.
     """
 
     spec: MultimodalSpec
@@ -82,6 +88,8 @@ class MultimodalEmbeddingClient(ServiceClient[MultimodalSettings]):
         retry_policy: RetryPolicy | None = None,
         adaptive_concurrency: bool = True,
         allow_insecure_http: bool = False,
+        rate_limit: RateLimit | Literal[False] | None = None,
+        rate_budget: LocalBudget | FileBudget | RayBudget | None = None,
     ) -> None:
         settings = MultimodalSettings(
             model=model,
@@ -95,6 +103,8 @@ class MultimodalEmbeddingClient(ServiceClient[MultimodalSettings]):
             adaptive_concurrency=adaptive_concurrency,
             allow_insecure_http=allow_insecure_http,
             retry_policy=retry_policy,
+            rate_limit=rate_limit,
+            rate_budget=rate_budget,
         )
         self._connect(settings, api_key)
 
@@ -108,6 +118,9 @@ class MultimodalEmbeddingClient(ServiceClient[MultimodalSettings]):
             )
         self._items_per_request = self.spec.items_per_request
         self._lock = threading.Lock()
+
+    def _new_governor(self) -> Governor | None:
+        return self._account_governor(self.settings.rate_limit, self.settings.rate_budget)
 
     # --- settings, as attributes ---------------------------------------------------------------
 

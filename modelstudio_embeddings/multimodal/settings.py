@@ -4,8 +4,11 @@ validated once (the multimodal twin of ``settings.ClientSettings``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import ConfigurationError
+from ..governor import FileBudget, LocalBudget, RayBudget
+from ..ratelimit import RateLimit
 from ..retry import RetryPolicy
 from ..settings import (
     DEFAULT_MAX_CONCURRENCY,
@@ -48,6 +51,10 @@ class MultimodalSettings(SharedSettings):
         adaptive_concurrency: Halve the in-flight bound on a 429 and grow it back.
         allow_insecure_http: Allow plain ``http://`` to a host that is not loopback.
         retry_policy: Back-off and limits of retries (agreeing with ``max_retries``).
+        rate_limit: The account's limits for the model (``RateLimit``); None: told by the
+            host's quotas endpoint, else learned from the first 429s; False: no pacing.
+        rate_budget: ``LocalBudget()`` (default), ``FileBudget(path)`` or ``RayBudget(name)``:
+            who shares the budget.
     """
 
     model: str = DEFAULT_MULTIMODAL_MODEL
@@ -63,6 +70,8 @@ class MultimodalSettings(SharedSettings):
     retry_policy: RetryPolicy | None = None
     on_too_long: str = "error"
     tokenizer: str = "estimate"
+    rate_limit: RateLimit | Literal[False] | None = None
+    rate_budget: LocalBudget | FileBudget | RayBudget | None = None
 
     def __post_init__(self) -> None:
         spec = resolve_multimodal_model(self.model)
@@ -74,6 +83,14 @@ class MultimodalSettings(SharedSettings):
         if self.on_too_long != "error":
             raise ConfigurationError("on_too_long must be 'error' for multimodal models.")
         check_shared_settings(self)
+        limit = self.rate_limit
+        if limit is not None and limit is not False and not isinstance(limit, RateLimit):
+            raise ConfigurationError("rate_limit must be a RateLimit, None or False.")
+        budgets = (LocalBudget, FileBudget, RayBudget)
+        if self.rate_budget is not None and not isinstance(self.rate_budget, budgets):
+            raise ConfigurationError(
+                "rate_budget must be LocalBudget(), FileBudget(path) or RayBudget(name)."
+            )
 
     @property
     def spec(self) -> MultimodalSpec:

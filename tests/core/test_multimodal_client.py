@@ -289,3 +289,15 @@ def test_models_not_offered_in_a_region_are_refused(emulator: Emulator) -> None:
     )
     assert client.dimensions == 1152 and "sk-x" not in repr(client)
     client.close()
+
+
+def test_a_429_is_retried_under_the_accounts_budget(
+    emulator: Emulator, make_client: MakeClient, thousand: list[Path]
+) -> None:
+    emulator.script(Fault.rate_limited())
+    client = make_client()
+    vectors = client.embed(thousand[:3])
+    assert np.allclose(vectors[2], image_vector(thousand[2].read_bytes(), WIDTH), atol=1e-6)
+    assert client.usage.throttled == 1 and client.usage.retries == 1
+    assert client.rate_limit is not None  # paced, limits learned from the 429s
+    assert make_client(rate_limit=False).rate_limit is None
