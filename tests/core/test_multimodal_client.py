@@ -6,6 +6,7 @@ only when their request is built, retrieval by caption, bad items named (the res
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -301,3 +302,22 @@ def test_a_429_is_retried_under_the_accounts_budget(
     assert client.usage.throttled == 1 and client.usage.retries == 1
     assert client.rate_limit is not None  # paced, limits learned from the 429s
     assert make_client(rate_limit=False).rate_limit is None
+
+
+def test_no_items_no_request(emulator: Emulator, make_client: MakeClient) -> None:
+    assert make_client().embed([]).shape == (0, WIDTH)
+    assert emulator.log == []
+
+
+def test_a_pickled_client_reads_its_key_from_the_environment(
+    emulator: Emulator, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(dimensions=512)
+    data = pickle.dumps(client)
+    assert emulator.api_key.encode() not in data
+    monkeypatch.setenv("DASHSCOPE_API_KEY", emulator.api_key)
+    copy = pickle.loads(data)
+    try:
+        assert copy.dimensions == 512 and copy.embed(["a red bicycle"]).shape == (1, 512)
+    finally:
+        copy.close()
