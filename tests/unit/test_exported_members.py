@@ -95,11 +95,13 @@ PUBLIC = {
     "langchain_modelstudio": [
         "BatchPrecomputedEmbeddings",
         "ModelStudioEmbeddings",
+        "ModelStudioMultimodalEmbeddings",
         "ModelStudioRerank",
     ],
     "llama_index_modelstudio": [
         "BatchEmbeddingTransform",
         "ModelStudioEmbedding",
+        "ModelStudioMultiModalEmbedding",
         "ModelStudioRerank",
     ],
 }
