@@ -81,7 +81,8 @@ class ParsedResponse:
     sparse: list[SparseEmbedding] | None = None
     """One per row, in row order, when sparse output was asked for."""
     counts: tuple[tuple[str, int], ...] = ()
-    """Further ``Usage`` counters the answer reports (a multimodal one's images), by name."""
+    """Further ``Usage`` counters the answer reports, by name (a multimodal answer's image
+    tokens)."""
 
 
 # --- request bodies ------------------------------------------------------------------------
