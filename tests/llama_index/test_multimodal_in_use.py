@@ -7,6 +7,7 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+from llama_index.core.schema import ImageType
 
 from llama_index_modelstudio import ModelStudioMultiModalEmbedding
 from modelstudio_embeddings.adapting import MULTIMODAL_SETTINGS
@@ -23,8 +24,8 @@ def model_for(emulator: Emulator) -> ModelStudioMultiModalEmbedding:
     )
 
 
-def images(folder: Path) -> list[str]:
-    paths = []
+def images(folder: Path) -> list[ImageType]:
+    paths: list[ImageType] = []
     for i, caption in enumerate(CAPTIONS):
         path = folder / f"{i}.png"
         path.write_bytes(captioned_png(caption))
@@ -35,13 +36,13 @@ def images(folder: Path) -> list[str]:
 async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path) -> None:
     model = model_for(emulator)
     paths = images(tmp_path)
-    vectors = np.array(model.get_image_embedding_batch(paths))
+    vectors: np.ndarray = np.array(model.get_image_embedding_batch(paths))
     sent = [r for r in emulator.log if r.path == MULTIMODAL_PATH]
     assert sorted(r.rows for r in sent) == [10, 20]  # one chunk, 20 items a request at most
-    assert np.allclose(vectors[5], image_vector(Path(paths[5]).read_bytes(), 512), atol=1e-6)
+    assert np.allclose(vectors[5], image_vector(Path(str(paths[5])).read_bytes(), 512), atol=1e-6)
     for i, caption in enumerate(CAPTIONS):
         assert int(np.argmax(vectors @ np.array(model.get_query_embedding(caption)))) == i
-    in_memory = model.get_image_embedding(BytesIO(Path(paths[7]).read_bytes()))
+    in_memory = model.get_image_embedding(BytesIO(Path(str(paths[7])).read_bytes()))
     assert np.allclose(in_memory, vectors[7], atol=1e-6)
     async_vectors = await model.aget_image_embedding_batch(paths[:4])
     assert np.allclose(async_vectors, vectors[:4], atol=1e-6)
