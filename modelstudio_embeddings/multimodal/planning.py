@@ -20,9 +20,9 @@ _SHOWN = 3
 def check_items(items: Iterable[object], spec: MultimodalSpec) -> list[Content]:
     """Every item as a ``Content``; else one InvalidInputError naming each bad item's index
     and why, or an InputTooLongError naming texts over the model's limit for certain."""
-    if isinstance(items, str | bytes):
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise InvalidInputError(
-            "Expected a list of items, got a single str or bytes: wrap it in a list."
+            f"Expected a list of items, got a single {type(items).__name__}: wrap it in a list."
         )
     contents: list[Content] = []
     problems: list[tuple[int, str]] = []

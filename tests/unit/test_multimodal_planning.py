@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,6 +125,13 @@ def test_every_bad_item_is_named_with_why_before_anything_is_sent(tmp_path: Path
     assert "(9 bad items in all)" in error.message
     with pytest.raises(InvalidInputError, match="GIF image; this model takes bmp, jpeg, png"):
         check_items([gif], PLUS)
+
+
+def test_a_single_item_instead_of_a_list_is_refused(tmp_path: Path) -> None:
+    singles: list[Any] = ["a text", b"bytes", png_file(tmp_path, "a.png")]
+    for single in singles:
+        with pytest.raises(InvalidInputError, match="wrap it in a list"):
+            check_items(single, QWEN)
 
 
 def test_checking_reads_only_the_first_bytes_of_a_file(
