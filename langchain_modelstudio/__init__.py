@@ -10,6 +10,12 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
 
 from .batch import BatchPrecomputedEmbeddings
 from .embeddings import ModelStudioEmbeddings
+from .multimodal import ModelStudioMultimodalEmbeddings
 from .rerank import ModelStudioRerank
 
-__all__ = ["BatchPrecomputedEmbeddings", "ModelStudioEmbeddings", "ModelStudioRerank"]
+__all__ = [
+    "BatchPrecomputedEmbeddings",
+    "ModelStudioEmbeddings",
+    "ModelStudioMultimodalEmbeddings",
+    "ModelStudioRerank",
+]

@@ -10,6 +10,12 @@ except ImportError as exc:  # pragma: no cover  (the test suite has every extra)
 
 from .batch import BatchEmbeddingTransform
 from .embeddings import ModelStudioEmbedding
+from .multimodal import ModelStudioMultiModalEmbedding
 from .rerank import ModelStudioRerank
 
-__all__ = ["BatchEmbeddingTransform", "ModelStudioEmbedding", "ModelStudioRerank"]
+__all__ = [
+    "BatchEmbeddingTransform",
+    "ModelStudioEmbedding",
+    "ModelStudioMultiModalEmbedding",
+    "ModelStudioRerank",
+]

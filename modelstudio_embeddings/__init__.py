@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         BillingError,
         BurstRateLimitError,
         ConfigurationError,
+        ContentFetchError,
         ContentInspectionError,
         EndpointNotFoundError,
         HostNotFoundError,
@@ -64,6 +65,11 @@ if TYPE_CHECKING:
     from .embeddings.wire import (
         SparseEmbedding,
     )
+    from .multimodal import (
+        MULTIMODAL_MODELS,
+        MultimodalEmbeddingClient,
+        MultimodalSpec,
+    )
     from .rerank.client import (
         RerankClient,
     )
@@ -88,6 +94,7 @@ _LAZY: dict[str, str] = {
     "BillingError": ".core.errors",
     "BurstRateLimitError": ".core.errors",
     "ConfigurationError": ".core.errors",
+    "ContentFetchError": ".core.errors",
     "ContentInspectionError": ".core.errors",
     "EndpointNotFoundError": ".core.errors",
     "HostNotFoundError": ".core.errors",
@@ -107,6 +114,9 @@ _LAZY: dict[str, str] = {
     "DEFAULT_MODEL": ".embeddings.models",
     "MODELS": ".embeddings.models",
     "ModelSpec": ".embeddings.models",
+    "MULTIMODAL_MODELS": ".multimodal",
+    "MultimodalEmbeddingClient": ".multimodal",
+    "MultimodalSpec": ".multimodal",
     "estimate_tokens": ".core.planning",
     "RerankClient": ".rerank.client",
     "RERANK_MODELS": ".rerank.models",
@@ -123,6 +133,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
+    "MULTIMODAL_MODELS",
     "REGIONS",
     "RERANK_MODELS",
     "APIConnectionError",
@@ -131,6 +142,7 @@ __all__ = [
     "BillingError",
     "BurstRateLimitError",
     "ConfigurationError",
+    "ContentFetchError",
     "ContentInspectionError",
     "EmbeddingClient",
     "EndpointNotFoundError",
@@ -143,6 +155,8 @@ __all__ = [
     "ModelNotFoundError",
     "ModelSpec",
     "ModelStudioError",
+    "MultimodalEmbeddingClient",
+    "MultimodalSpec",
     "PartialEmbeddings",
     "PermissionDeniedError",
     "RateLimit",

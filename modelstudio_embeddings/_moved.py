@@ -21,7 +21,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "client": ("embeddings.client",),
     "config": ("core.config", "embeddings.models"),
     "errors": ("core.errors",),
-    "execution": ("core.execution", "embeddings.call"),
+    "execution": ("core.execution", "core.vector_call"),
     "executor": ("core.executor",),
     "forking": ("core.forking",),
     "governor": ("core.governor", "core.budgets", "core.budget_state"),
@@ -44,7 +44,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "tokens": ("core.tokens",),
     "transport": ("core.transport",),
     "usage": ("core.usage",),
-    "wire": ("embeddings.wire", "core.answers"),
+    "wire": ("embeddings.wire", "core.vectors", "core.answers"),
 }
 """Old module (below the package) -> the modules that now hold its names, searched in order."""
 

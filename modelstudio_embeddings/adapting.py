@@ -21,6 +21,8 @@ from .core.settings import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
 from .embeddings.client import EmbeddingClient
 from .embeddings.models import resolve_dimensions, resolve_model
 from .embeddings.settings import ClientSettings
+from .multimodal.client import MultimodalEmbeddingClient
+from .multimodal.settings import MultimodalSettings
 from .rerank.client import RerankClient
 from .rerank.models import DEFAULT_RERANK_MODEL
 from .rerank.planning import validate_top_n
@@ -31,8 +33,10 @@ __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_RERANK_MODEL",
     "DEFAULT_TIMEOUT",
+    "MULTIMODAL_SETTINGS",
     "RERANK_SETTINGS",
     "build_client",
+    "build_multimodal",
     "build_reranker",
     "configured",
     "errors_at",
@@ -66,6 +70,25 @@ def build_reranker(model: str, api_key: str | None, fields: Mapping[str, Any]) -
     """The core rerank client from an adapter's fields (those named in ``RERANK_SETTINGS``)."""
     settings = RerankSettings(model=model, **{name: fields[name] for name in RERANK_SETTINGS})
     return RerankClient.from_settings(settings, api_key)
+
+
+MULTIMODAL_SETTINGS: tuple[str, ...] = tuple(
+    field.name
+    for field in dataclasses.fields(MultimodalSettings)
+    if field.name not in ("model", "on_too_long", "tokenizer")
+)
+"""Every setting of the core multimodal client but the model and the key (and the two fixed
+ones): both multimodal adapters offer them all."""
+
+
+def build_multimodal(
+    model: str, api_key: str | None, fields: Mapping[str, Any]
+) -> MultimodalEmbeddingClient:
+    """The core multimodal client from an adapter's fields (``MULTIMODAL_SETTINGS``)."""
+    settings = MultimodalSettings(
+        model=model, **{name: fields[name] for name in MULTIMODAL_SETTINGS}
+    )
+    return MultimodalEmbeddingClient.from_settings(settings, api_key)
 
 
 def configured(owner: str, build: Callable[[], object]) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .connect import connect
     from .faults import CONTRACT_ERRORS, BatchFault, Fault
+    from .images import captioned_png
     from .limits import RateLimitSpec
     from .server import Emulator, EmulatorStats, RequestRecord
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 # asks for its fixtures should not pay for the server, numpy or the SDK.
 _LAZY = {
     "connect": ".connect",
+    "captioned_png": ".images",
     "CONTRACT_ERRORS": ".faults",
     "Fault": ".faults",
     "RateLimitSpec": ".limits",
@@ -37,6 +39,7 @@ __all__ = [
     "Fault",
     "RateLimitSpec",
     "RequestRecord",
+    "captioned_png",
     "connect",
 ]
 

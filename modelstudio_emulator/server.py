@@ -4,6 +4,8 @@ as the service contract describes, with limits, error bodies and scripted faults
 Compatible mode: ``POST /compatible-mode/v1/embeddings``. Native mode:
 ``POST /api/v1/services/embeddings/text-embedding/text-embedding``. Rerank (``rerank.py``):
 ``POST /compatible-api/v1/reranks`` and ``POST /api/v1/services/rerank/text-rerank/text-rerank``.
+Multimodal (``multimodal.py``):
+``POST /api/v1/services/embeddings/multimodal-embedding/multimodal-embedding``.
 Control (no auth):
 ``GET /_emulator/stats``, ``GET /_emulator/log``, ``POST /_emulator/config``,
 ``POST /_emulator/script``, ``POST /_emulator/reset``. The Batch API (files and batches) is
@@ -30,12 +32,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from . import rerank
+from . import multimodal, rerank
 from .batch import BATCH_SETTINGS, BatchService, is_batch_path, stats_json
 from .contract import COMPATIBLE_PATH, NATIVE_PATH, RERANK_NATIVE_PATH
 from .contract import EMBEDDING_MODELS as MODELS
 from .embeddings import CONTENT_FAULTS, TAMPERING_FAULTS, serve_body, texts_of
-from .faults import BatchFault, Fault
+from .faults import CONTRACT_ERRORS, BatchFault, Fault
 from .limits import RateLimiter, RateLimits, parse_rate_limits
 from .quotas import QUOTAS_PATH, quotas_reply
 from .replies import (
@@ -72,7 +74,8 @@ _PLAIN_429: dict[str, Any] = {
     "error": {"message": "Too Many Requests", "type": "rate_limit", "param": None, "code": None}
 }
 """A gateway's 429: which limit fired is not told."""
-_NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH})
+_NATIVE_PATHS = frozenset({NATIVE_PATH, RERANK_NATIVE_PATH, multimodal.MULTIMODAL_PATH})
+_SERVICE_PATHS = frozenset({COMPATIBLE_PATH, NATIVE_PATH, multimodal.MULTIMODAL_PATH})
 
 
 @dataclass
@@ -410,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith("/_emulator/"):
             self._control(path, body_bytes)
-        elif path in (COMPATIBLE_PATH, NATIVE_PATH) or path in rerank.RERANK_PATHS:
+        elif path in _SERVICE_PATHS or path in rerank.RERANK_PATHS:
             self._service(path, body_bytes)
         elif is_batch_path(path):
             emulator.batch.handle(self, "POST", self.path, body_bytes)
@@ -482,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             try:
                 body = self._pending["body"] = parse_body(body_bytes)
-                texts = rerank.texts_of(body, native) if reranking else texts_of(body, native)
+                texts = _strings_of(path, body)
                 fault = emulator._next_fault(texts)
                 self._pending["fault"] = fault.name if fault else None
                 self._check_auth(native)
@@ -495,6 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault is not None and fault.kind == "slow" and fault.seconds:
                     due += fault.seconds
                 serve = self._rerank if reranking else self._serve
+                if path == multimodal.MULTIMODAL_PATH:
+                    serve = self._multimodal
                 payload, rows, tokens = serve(body, native, fault)
                 self._pending_counts = (rows, tokens)
                 sleep_until(due)
@@ -562,6 +567,23 @@ class _Handler(BaseHTTPRequestHandler):
         except rerank.RerankRefusal as refusal:
             body_out = error_body(refusal.code, refusal.message, refusal.type)
             raise Reply(refusal.status, body_out) from None
+
+    def _multimodal(
+        self, body: dict[str, Any], native: bool, fault: Fault | None
+    ) -> tuple[dict[str, Any], int, int]:
+        emulator = self.server.emulator
+        if fault is not None and fault.kind not in CONTENT_FAULTS:
+            raise fault_reply(fault)
+        try:
+            request = multimodal.read(body)
+        except multimodal.MultimodalRefusal as refusal:
+            raise Reply(refusal.status, error_body(refusal.code, refusal.message)) from None
+        if multimodal.moderated(request, emulator.moderation_marker):
+            _, _, _, message = CONTRACT_ERRORS["moderated"]
+            raise Reply(400, error_body("DataInspectionFailed", message))
+        payload, rows, tokens = multimodal.answer(request, str(uuid.uuid4()))
+        self._admit_tokens(request.model, tokens)
+        return payload, rows, tokens
 
     # --- writing responses ---------------------------------------------------------------------
 
@@ -647,6 +669,14 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _THROTTLED = "limit:"  # the log's fault name for a limit's 429, then its kind
 
 
+def _strings_of(path: str, body: dict[str, Any]) -> list[str] | None:
+    """The strings of a request a scripted fault's ``match`` looks in."""
+    native = path in _NATIVE_PATHS
+    if path == multimodal.MULTIMODAL_PATH:
+        return multimodal.texts_of(body)
+    return rerank.texts_of(body, native) if path in rerank.RERANK_PATHS else texts_of(body, native)
+
+
 def _record_for(
     path: str,
     body: dict[str, Any] | None,
@@ -657,7 +687,10 @@ def _record_for(
 ) -> RequestRecord:
     native = path in _NATIVE_PATHS
     reranking = path in rerank.RERANK_PATHS
-    texts = rerank.documents_of(body, native) if reranking else texts_of(body, native)
+    if path == multimodal.MULTIMODAL_PATH:
+        texts = multimodal.texts_of(body)
+    else:
+        texts = rerank.documents_of(body, native) if reranking else texts_of(body, native)
     parameters = (body or {}).get("parameters") if native else body
     parameters = parameters if isinstance(parameters, dict) else {}
     dimensions = parameters.get("dimension" if native else "dimensions")

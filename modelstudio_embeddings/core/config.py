@@ -167,6 +167,7 @@ _KNOWN_PATHS = (
     RERANK_COMPATIBLE_PATH,
     NATIVE_PATH + "/services/embeddings/text-embedding/text-embedding",
     NATIVE_PATH + "/services/rerank/text-rerank/text-rerank",
+    NATIVE_PATH + "/services/embeddings/multimodal-embedding/multimodal-embedding",
     NATIVE_PATH,
 )
 

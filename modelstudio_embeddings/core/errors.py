@@ -21,6 +21,7 @@ __all__ = [
     "BillingError",
     "BurstRateLimitError",
     "ConfigurationError",
+    "ContentFetchError",
     "ContentInspectionError",
     "EndpointNotFoundError",
     "HostNotFoundError",
@@ -194,6 +195,16 @@ class ContentInspectionError(InvalidRequestError):
     hint = "Drop or rewrite these rows; the other rows' vectors are on .partial."
 
 
+class ContentFetchError(InvalidRequestError):
+    """The service could not fetch an image or video URL of the input (``url error``, ``Failed
+    to download multimodal content``): expired, private, not http(s). ``indices`` name the items.
+
+    Not retried: the same URL fails again. The other items' vectors are on ``partial``.
+    """
+
+    hint = "Make these URLs public (or send the files themselves); the others are on .partial."
+
+
 class RowLimitError(InvalidRequestError):
     """The service said a request may hold at most ``limit`` rows (the limit has changed before).
 
@@ -358,6 +369,10 @@ _BY_STATUS_AND_CODE: Mapping[tuple[int, str | None], type[ModelStudioError]] = {
 }
 
 
+_FETCH_FAILURES = ("failed to download multimodal content", "url error, please check url")
+"""The multimodal endpoint's messages for an image or video URL it could not fetch."""
+
+
 def _class_for(status: int, code: str | None, message: str) -> type[ModelStudioError]:
     if (status, code) in _BY_STATUS_AND_CODE:
         return _BY_STATUS_AND_CODE[(status, code)]
@@ -365,6 +380,8 @@ def _class_for(status: int, code: str | None, message: str) -> type[ModelStudioE
         return InputTooLongError
     if status == 400 and "inappropriate content" in message:
         return ContentInspectionError
+    if status == 400 and any(text in message.lower() for text in _FETCH_FAILURES):
+        return ContentFetchError
     if status in {400, 401, 403, 404, 408, 429}:
         return _BY_STATUS_AND_CODE[(status, None)]
     if status >= 500:

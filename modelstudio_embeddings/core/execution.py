@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import (
+    ContentFetchError,
     ContentInspectionError,
     InputTooLongError,
     ModelStudioError,
@@ -31,6 +32,7 @@ _log = logging.getLogger("modelstudio_embeddings")
 
 __all__ = [
     "ROW_ERRORS",
+    "ROW_REASONS",
     "Driver",
     "JobState",
     "Outcome",
@@ -105,7 +107,17 @@ Driver = Generator[Step, Outcome, None]
 
 
 # Errors that one bad row causes for its whole request: isolate the row by halving.
-ROW_ERRORS: tuple[type[ModelStudioError], ...] = (ContentInspectionError, InputTooLongError)
+ROW_ERRORS: tuple[type[ModelStudioError], ...] = (
+    ContentInspectionError,
+    InputTooLongError,
+    ContentFetchError,
+)
+ROW_REASONS: Mapping[type[ModelStudioError], str] = {
+    ContentInspectionError: "content moderation refused",
+    InputTooLongError: "the service found too long or empty",
+    ContentFetchError: "the service could not fetch",
+}
+"""What each row error says the service did, for the message naming the rows."""
 
 
 class JobState:

@@ -42,6 +42,11 @@ class Usage:
     """Rows cut down to the model's token limit (``on_too_long="truncate"``)."""
     prompt_tokens: int = 0
     """Tokens the service billed (its ``usage.prompt_tokens``; rerank's ``total_tokens``)."""
+    images: int = field(default=0, repr=False)
+    """Images embedded (multimodal models)."""
+    image_tokens: int = field(default=0, repr=False)
+    """The part of ``prompt_tokens`` billed for images and video (multimodal models), where
+    the service tells it."""
     cost_cny: float = 0.0
     """Estimated price of ``prompt_tokens`` at the model's Beijing list price, in CNY."""
     cost_usd: float = 0.0
@@ -80,9 +85,10 @@ class Usage:
         return Usage(model=self.model, **values, **state)
 
     def __str__(self) -> str:
+        images = f" ({plural(self.images, 'image')})" if self.images else ""
         text = (
             f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')}, "
-            f"{self.throttled} throttled), {plural(self.rows, 'row')}, "
+            f"{self.throttled} throttled), {plural(self.rows, 'row')}{images}, "
             f"{plural(self.prompt_tokens, 'token')}, {self.cost}"
         )
         if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work

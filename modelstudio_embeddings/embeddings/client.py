@@ -29,7 +29,7 @@ from ..core.settings import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
 )
-from .call import Call
+from ..core.vector_call import Call
 from .models import DEFAULT_MODEL, ModelSpec
 from .planner import CallPlanner
 from .settings import ClientSettings

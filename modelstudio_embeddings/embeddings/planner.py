@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from ..core.planning import least_tokens, rows_over_limit, too_long_error, validate_texts
 from ..core.tokens import LazyCounter
 from ..core.usage import UsageCounter
-from .call import Call, EmbedRequests
+from ..core.vector_call import Call, EmbedRequests
 from .settings import ClientSettings
 from .wire import PROTOCOLS, EmbedOptions, validate_options
 

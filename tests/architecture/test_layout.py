@@ -16,7 +16,7 @@ from modelstudio_embeddings._moved import MOVED
 from .imports import ROOT, cycles, graph, modules
 
 CORE = "modelstudio_embeddings.core"
-FAMILIES = ("embeddings", "rerank")
+FAMILIES = ("embeddings", "rerank", "multimodal")
 """Each an API family over the core: it imports the core and itself, never another family."""
 OVER_FAMILIES = ("batch", "ray")
 """Built over the families' clients (the Batch API, Ray Data): they may import the families."""
@@ -26,8 +26,10 @@ ADAPTER_IMPORTS = {
     "modelstudio_embeddings.adapting",
     "modelstudio_embeddings.batch",
     "modelstudio_embeddings.batch.lookup",
+    "modelstudio_embeddings.multimodal",
 }
-"""What an adapter may import of the core: the public names, and the adapters' own module."""
+"""What an adapter may import of the core: the public names (the multimodal family's item
+wrappers among them), and the adapters' own module."""
 MAX_CLASS_LINES = 350
 
 

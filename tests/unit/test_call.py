@@ -16,7 +16,7 @@ from modelstudio_embeddings.core.execution import Outcome, Reply, Send, Sleep
 from modelstudio_embeddings.core.planning import Batch
 from modelstudio_embeddings.core.retry import RetryPolicy
 from modelstudio_embeddings.core.usage import UsageCounter
-from modelstudio_embeddings.embeddings.call import Call, EmbedRequests
+from modelstudio_embeddings.core.vector_call import Call, EmbedRequests
 from modelstudio_embeddings.embeddings.wire import PROTOCOLS, EmbedOptions
 
 WIDTH = 4

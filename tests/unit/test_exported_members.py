@@ -11,6 +11,7 @@ PUBLIC = {
     "modelstudio_embeddings": [
         "DEFAULT_MODEL",
         "MODELS",
+        "MULTIMODAL_MODELS",
         "REGIONS",
         "RERANK_MODELS",
         "APIConnectionError",
@@ -19,6 +20,7 @@ PUBLIC = {
         "BillingError",
         "BurstRateLimitError",
         "ConfigurationError",
+        "ContentFetchError",
         "ContentInspectionError",
         "EmbeddingClient",
         "EndpointNotFoundError",
@@ -31,6 +33,8 @@ PUBLIC = {
         "ModelNotFoundError",
         "ModelSpec",
         "ModelStudioError",
+        "MultimodalEmbeddingClient",
+        "MultimodalSpec",
         "PartialEmbeddings",
         "PermissionDeniedError",
         "RateLimit",
@@ -58,7 +62,18 @@ PUBLIC = {
         "Fault",
         "RateLimitSpec",
         "RequestRecord",
+        "captioned_png",
         "connect",
+    ],
+    "modelstudio_embeddings.multimodal": [
+        "DEFAULT_MULTIMODAL_MODEL",
+        "MULTIMODAL_MODELS",
+        "Image",
+        "Item",
+        "MultimodalEmbeddingClient",
+        "MultimodalSpec",
+        "Text",
+        "Video",
     ],
     "modelstudio_embeddings.ray": ["ROW_ERRORS", "EmbedBatch", "OnError", "RayBudget"],
     "modelstudio_embeddings.batch": [
@@ -80,11 +95,13 @@ PUBLIC = {
     "langchain_modelstudio": [
         "BatchPrecomputedEmbeddings",
         "ModelStudioEmbeddings",
+        "ModelStudioMultimodalEmbeddings",
         "ModelStudioRerank",
     ],
     "llama_index_modelstudio": [
         "BatchEmbeddingTransform",
         "ModelStudioEmbedding",
+        "ModelStudioMultiModalEmbedding",
         "ModelStudioRerank",
     ],
 }

@@ -1,30 +1,34 @@
 """One embedding call as a state machine (sans-I/O) on ``JobState``: which request to send
 next, what to do with each answer (place rows by index, re-split on a row limit, isolate a
-refused row), and the final result or the error with what succeeded."""
+refused row), and the final result or the error with what succeeded.
+
+Shared by every embedding family: the text family's requests come from its ``Protocol``; the
+multimodal family's ``Call`` subclass builds its own (``_send_for``) from items."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..core.answers import decode_json, is_error_envelope
-from ..core.errors import (
+from .answers import decode_json, is_error_envelope
+from .errors import (
     APITimeoutError,
-    ContentInspectionError,
     ModelStudioError,
     PartialEmbeddings,
     ResponseValidationError,
     RowLimitError,
     translate_success_error,
 )
-from ..core.execution import (
+from .execution import (
     ROW_ERRORS,
+    ROW_REASONS,
     Driver,
     JobState,
     Receipt,
@@ -34,10 +38,10 @@ from ..core.execution import (
     Sleep,
     retry_cost,
 )
-from ..core.planning import Batch, plan_batches, split_batch
-from ..core.retry import RetryPolicy
-from ..core.usage import UsageCounter
-from .wire import EmbedOptions, Protocol, SparseEmbedding
+from .planning import Batch, plan_batches, split_batch
+from .retry import RetryPolicy
+from .usage import UsageCounter
+from .vectors import EmbedOptions, Protocol, SparseEmbedding
 
 __all__ = ["Call", "EmbedRequests"]
 
@@ -65,7 +69,7 @@ class Call(JobState):
 
     def __init__(
         self,
-        texts: list[str],
+        texts: Sequence[Any],
         width: int,
         *,
         requests: EmbedRequests,
@@ -139,7 +143,9 @@ class Call(JobState):
             self._absorb_sparse(batch, parsed.sparse)
         if self.lists is not None:
             self._absorb_lists(batch)
-        self._usage.add(rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0)
+        self._usage.add(
+            rows=batch.rows, prompt_tokens=parsed.prompt_tokens or 0, **dict(parsed.counts)
+        )
         if receipt is not None and parsed.prompt_tokens is not None:
             receipt.used = parsed.prompt_tokens
         return None
@@ -169,8 +175,7 @@ class Call(JobState):
                     if self._past_deadline():
                         self._fail(self._deadline_error(current))
                         return
-                    texts = self.texts[current.start : current.stop]
-                    send = Send(self._requests.request(texts), current, sum(map(len, texts)))
+                    send = self._send_for(current)
                     outcome = yield send
                     error = (
                         outcome
@@ -192,6 +197,12 @@ class Call(JobState):
                         return
                     retries += retry_cost(error)
                     yield Sleep(delay)
+
+    def _send_for(self, batch: Batch) -> Send:
+        """The request carrying ``batch``'s rows (a family with other rows than texts builds
+        its own here, when the batch is about to be sent)."""
+        texts: list[str] = list(self.texts[batch.start : batch.stop])
+        return Send(self._requests.request(texts), batch, sum(map(len, texts)))
 
     def _next_batch(self) -> Batch | None:
         with self._lock:
@@ -274,11 +285,7 @@ class Call(JobState):
     ) -> ModelStudioError:
         indices = [i for i, _ in flagged]
         first = flagged[0][1]
-        what = (
-            "content moderation refused"
-            if kind is ContentInspectionError
-            else "the service found too long or empty"
-        )
+        what = ROW_REASONS[kind]
         return kind(
             f"{first.message} ({what} {len(indices)} of {len(self.texts)} rows; "
             "every other row was embedded).",

@@ -1,0 +1,60 @@
+"""ModelStudioMultiModalEmbedding against the emulator: image batches by path, URL and BytesIO
+as one core call each, text queries that find their images, sync and async, settings, key."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.schema import ImageType
+
+from llama_index_modelstudio import ModelStudioMultiModalEmbedding
+from modelstudio_embeddings.adapting import MULTIMODAL_SETTINGS
+from modelstudio_emulator import Emulator
+from modelstudio_emulator.images import captioned_png
+from modelstudio_emulator.multimodal import MULTIMODAL_PATH, image_vector
+
+CAPTIONS = [f"a photo of item {i} on a table" for i in range(30)]
+
+
+def model_for(emulator: Emulator) -> ModelStudioMultiModalEmbedding:
+    return ModelStudioMultiModalEmbedding(
+        api_key=emulator.api_key, base_url=emulator.host_url, dimensions=512
+    )
+
+
+def images(folder: Path) -> list[ImageType]:
+    paths: list[ImageType] = []
+    for i, caption in enumerate(CAPTIONS):
+        path = folder / f"{i}.png"
+        path.write_bytes(captioned_png(caption))
+        paths.append(str(path))
+    return paths
+
+
+async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path) -> None:
+    model = model_for(emulator)
+    paths = images(tmp_path)
+    vectors: np.ndarray = np.array(model.get_image_embedding_batch(paths))
+    sent = [r for r in emulator.log if r.path == MULTIMODAL_PATH]
+    assert sorted(r.rows for r in sent) == [10, 20]  # one chunk, 20 items a request at most
+    assert np.allclose(vectors[5], image_vector(Path(str(paths[5])).read_bytes(), 512), atol=1e-6)
+    for i, caption in enumerate(CAPTIONS):
+        assert int(np.argmax(vectors @ np.array(model.get_query_embedding(caption)))) == i
+    in_memory = model.get_image_embedding(BytesIO(Path(str(paths[7])).read_bytes()))
+    assert np.allclose(in_memory, vectors[7], atol=1e-6)
+    async_vectors = await model.aget_image_embedding_batch(paths[:4])
+    assert np.allclose(async_vectors, vectors[:4], atol=1e-6)
+    texts = await model.aget_text_embedding_batch(CAPTIONS[:3])
+    assert np.allclose(texts, model.get_text_embedding_batch(CAPTIONS[:3]), atol=1e-6)
+
+
+def test_every_core_setting_is_a_field_and_the_key_is_never_written(emulator: Emulator) -> None:
+    assert set(MULTIMODAL_SETTINGS) - {"retry_policy"} <= set(
+        ModelStudioMultiModalEmbedding.model_fields
+    )
+    model = model_for(emulator)
+    assert model.class_name() == "ModelStudioMultiModalEmbedding"
+    assert emulator.api_key not in str(model.to_dict()) and emulator.api_key not in repr(model)
+    assert model.client.dimensions == 512
