@@ -25,7 +25,10 @@ from .budget_state import (
 from .errors import ConfigurationError
 from .ratelimit import RateLimit
 
-__all__ = ["FileBudget", "LocalBudget", "RayBudget"]
+__all__ = ["DETACHED_NAMESPACE", "FileBudget", "LocalBudget", "RayBudget"]
+
+DETACHED_NAMESPACE = "modelstudio-embeddings"
+"""Where a detached ``RayBudget`` lives unless told a namespace: one for every job."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,16 @@ class RayBudget:
 
     Args:
         name: The actor's name; clients naming the same one share one budget.
-        namespace: The Ray namespace to look the actor up in; None: the job's own (a budget
-            shared by several jobs needs a namespace they all name).
+        namespace: The Ray namespace to look the actor up in. None: ``DETACHED_NAMESPACE``
+            for a detached budget (the account's limits are shared by every job, and Ray
+            warns about a detached actor in a job's anonymous namespace, which no later job
+            could find), the job's own for one that is not detached.
         detached: Keep the actor alive after the process that created it ends (the default:
             Ray Data ends its actors one by one as the inputs run out, and the budget must
-            outlive the first to go), until ``ray.kill`` or the cluster's end; with a
-            ``namespace``, later jobs find the same budget. When False, the actor lives as
-            long as the process that created it; if that process ends first, the next call
-            creates a fresh budget, which starts its slow start again.
+            outlive the first to go), until ``ray.kill`` or the cluster's end; later jobs
+            naming the same budget find it. When False, the actor lives as long as the
+            process that created it; if that process ends first, the next call creates a
+            fresh budget, which starts its slow start again.
     """
 
     name: str = "modelstudio-budget"
@@ -112,7 +117,10 @@ class RayBudget:
     def open(self) -> BudgetBackend:
         from .ray_budget import RayBackend  # imports ray: only when a Ray budget is used
 
-        return RayBackend(self.name, self.namespace, self.detached)
+        namespace = self.namespace
+        if namespace is None and self.detached:
+            namespace = DETACHED_NAMESPACE
+        return RayBackend(self.name, namespace, self.detached)
 
 
 def _from_dict(data: dict[str, Any]) -> BudgetState:

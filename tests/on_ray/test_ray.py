@@ -34,6 +34,7 @@ from modelstudio_embeddings.core.budget_state import (
     UTILIZATION,
     ramp_level,
 )
+from modelstudio_embeddings.core.budgets import DETACHED_NAMESPACE
 from modelstudio_embeddings.ray import EmbedBatch, RayBudget
 from modelstudio_emulator import Emulator, RateLimitSpec
 from modelstudio_emulator.vectors import embed_texts
@@ -261,7 +262,18 @@ def test_a_budget_outlives_the_worker_that_created_it() -> None:
     time.sleep(1.0)
     # The same budget, still in debt: not a fresh one (which would grant at once).
     assert RayBudget(name=name).open().take("group", limit, 1, 1) > 50
-    ray.kill(ray.get_actor(name))
+    ray.kill(ray.get_actor(name, namespace=DETACHED_NAMESPACE))
+
+
+def test_a_detached_budget_lives_in_the_librarys_namespace_not_an_anonymous_one() -> None:
+    name = f"budget-{uuid.uuid4().hex}"
+    limit = RateLimit(requests_per_minute=900)
+    RayBudget(name=name).open().take("group", limit, 1, 0)
+    ray.get_actor(name, namespace=DETACHED_NAMESPACE)  # later jobs find it there
+    RayBudget(name=f"{name}-own", detached=False).open().take("group", limit, 1, 0)
+    with pytest.raises(ValueError):
+        ray.get_actor(f"{name}-own", namespace=DETACHED_NAMESPACE)
+    ray.kill(ray.get_actor(name, namespace=DETACHED_NAMESPACE))
 
 
 # --- LlamaIndex --------------------------------------------------------------------------------
