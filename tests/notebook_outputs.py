@@ -103,6 +103,10 @@ _VOLATILE: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_CURSOR = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""A terminal escape code (tqdm moves the cursor up and down between nested bars)."""
+
+
 def _settle_carriage_returns(text: str) -> str:
     """What a terminal shows: on each line, only what was written after the last \\r."""
     lines = text.replace("\r\n", "\n").split("\n")
@@ -120,13 +124,16 @@ def progress_bar(line: str) -> str | None:
 
 
 def normalise(text: str) -> str:
-    """The text with its run-to-run parts replaced by placeholders; everything else kept."""
+    """The text with its run-to-run parts replaced by placeholders; everything else kept. A
+    bar's states are one placeholder however many a slow run printed (a nested bar moves the
+    cursor with escape codes, so its intermediate states end lines of their own)."""
     text = _settle_carriage_returns(text).replace(str(ROOT), "<repo>")
-    lines = []
+    lines: list[str] = []
     for line in text.split("\n"):
-        bar = progress_bar(line.strip())
+        bar = progress_bar(_CURSOR.sub("", line).strip())
         if bar is not None:
-            lines.append(bar)
+            if not lines or lines[-1] != bar:
+                lines.append(bar)
             continue
         for pattern, placeholder in _VOLATILE:
             line = pattern.sub(placeholder, line)
@@ -178,7 +185,11 @@ def warnings_printed(book: Any) -> list[str]:
             if output.get("output_type") != "stream" or output.get("name") != "stderr":
                 continue
             text = _settle_carriage_returns(_text(output.get("text", "")))
-            rest = [line for line in text.split("\n") if progress_bar(line.strip()) is None]
+            rest = [
+                line
+                for line in text.split("\n")
+                if progress_bar(_CURSOR.sub("", line).strip()) is None
+            ]
             if "warning" in "\n".join(rest).lower():
                 found.append("\n".join(rest).strip())
     return found
