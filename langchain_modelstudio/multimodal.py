@@ -92,7 +92,7 @@ class ModelStudioMultimodalEmbeddings(KeylessPickling, Serializable, Embeddings)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """``embed_documents`` natively on asyncio."""
-        return (await self._client.aembed(list(texts))).tolist()  # type: ignore[no-any-return]
+        return (await self._client.aembed_texts(texts)).tolist()  # type: ignore[no-any-return]
 
     async def aembed_query(self, text: str) -> list[float]:
         """``embed_query`` natively on asyncio."""
@@ -105,6 +105,14 @@ class ModelStudioMultimodalEmbeddings(KeylessPickling, Serializable, Embeddings)
     def embed_items(self, items: Iterable[Item]) -> list[list[float]]:
         """One vector per item of any kind the core client takes (``str`` is text)."""
         return self._client.embed(items).tolist()  # type: ignore[no-any-return]
+
+    async def aembed_image(self, uris: list[str]) -> list[list[float]]:
+        """``embed_image`` natively on asyncio (LangChain's stores call the sync one)."""
+        return (await self._client.aembed_images(uris)).tolist()  # type: ignore[no-any-return]
+
+    async def aembed_items(self, items: Iterable[Item]) -> list[list[float]]:
+        """``embed_items`` natively on asyncio."""
+        return (await self._client.aembed(items)).tolist()  # type: ignore[no-any-return]
 
     # --- ours ------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,11 +9,6 @@ from typing import Any, Literal
 
 import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.instrumentation.events.embedding import (
-    EmbeddingEndEvent,
-    EmbeddingStartEvent,
-)
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from modelstudio_embeddings import (
@@ -23,7 +17,6 @@ from modelstudio_embeddings import (
     EmbeddingClient,
     FileBudget,
     LocalBudget,
-    ModelStudioError,
     RateLimit,
     RayBudget,
     RetryPolicy,
@@ -34,13 +27,13 @@ from modelstudio_embeddings.adapting import (
     DEFAULT_TIMEOUT,
     build_client,
     configured,
-    errors_at,
     progress_bar,
     resolve_dimensions,
     resolve_model,
 )
 
 from ._keyless import KeylessRebuild
+from ._whole_batches import WholeBatches
 
 dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
@@ -60,7 +53,7 @@ def default_embed_batch_size(rows_per_request: int) -> int:
     return max(rows_per_request, _MAX_EMBED_BATCH_SIZE // rows_per_request * rows_per_request)
 
 
-class ModelStudioEmbedding(KeylessRebuild, BaseEmbedding):
+class ModelStudioEmbedding(KeylessRebuild, WholeBatches, BaseEmbedding):
     """Alibaba Cloud Model Studio text embeddings (text-embedding-v1 to v4) for LlamaIndex.
 
     LlamaIndex cuts input into ``embed_batch_size`` chunks: the sync path embeds them one after
@@ -178,7 +171,7 @@ class ModelStudioEmbedding(KeylessRebuild, BaseEmbedding):
         them into requests, so an error's indices and partial results are positions in
         ``texts``. LlamaIndex's events are emitted per ``embed_batch_size`` chunk as usual."""
         with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
-            vectors = self._batch(texts, self._get_text_embeddings)
+            vectors = self._texts_whole(texts, self._get_text_embeddings)
             done(vectors)
         return vectors
 
@@ -188,84 +181,9 @@ class ModelStudioEmbedding(KeylessRebuild, BaseEmbedding):
     ) -> list[Embedding]:
         """``get_text_embedding_batch`` natively on asyncio, as one core call."""
         with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
-            missing, found = self._cached(texts)
-            try:
-                fresh = await self._aget_text_embeddings([texts[i] for i in missing])
-            except ModelStudioError as exc:
-                raise errors_at(exc, missing, found) from None
-            vectors = self._merge(texts, missing, found, fresh)
+            vectors = await self._atexts_whole(texts, self._aget_text_embeddings)
             done(vectors)
         return vectors
-
-    def _batch(
-        self, texts: list[str], embed: Callable[[list[str]], list[Embedding]]
-    ) -> list[Embedding]:
-        missing, found = self._cached(texts)
-        try:
-            fresh = embed([texts[i] for i in missing])
-        except ModelStudioError as exc:
-            raise errors_at(exc, missing, found) from None
-        return self._merge(texts, missing, found, fresh)
-
-    def _cached(self, texts: list[str]) -> tuple[list[int], dict[int, Embedding]]:
-        """Positions to embed, and the vectors LlamaIndex's ``embeddings_cache`` already has."""
-        cache = self.embeddings_cache
-        found: dict[int, Embedding] = {}
-        if cache is not None:
-            for i, text in enumerate(texts):
-                hit = cache.get(key=text, collection="embeddings")
-                if hit is not None:
-                    found[i] = next(iter(hit.values()))
-        return [i for i in range(len(texts)) if i not in found], found
-
-    def _merge(
-        self,
-        texts: list[str],
-        missing: list[int],
-        found: dict[int, Embedding],
-        fresh: list[Embedding],
-    ) -> list[Embedding]:
-        if not found and self.embeddings_cache is None:
-            return fresh
-        vectors: list[Embedding | None] = [found.get(i) for i in range(len(texts))]
-        for i, vector in zip(missing, fresh, strict=True):
-            vectors[i] = vector
-            if self.embeddings_cache is not None:
-                self.embeddings_cache.put(
-                    key=texts[i], val={str(uuid.uuid4()): vector}, collection="embeddings"
-                )
-        return vectors  # type: ignore[return-value]  # every position was filled
-
-    @contextmanager
-    def _chunk_events(self, texts: list[str]) -> Iterator[Callable[[list[Embedding]], None]]:
-        """LlamaIndex's start and end events (instrumentation and callbacks), one pair per
-        ``embed_batch_size`` chunk, as its own batching emits them; ``done`` ends them."""
-        size = self.embed_batch_size
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-        model_dict = self.to_payload()
-        if self.rate_limiter is not None:
-            for _ in chunks:
-                self.rate_limiter.acquire()
-        ids = []
-        for _ in chunks:
-            dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
-            ids.append(
-                self.callback_manager.on_event_start(
-                    CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
-                )
-            )
-
-        def done(vectors: list[Embedding]) -> None:
-            for k, (chunk, event_id) in enumerate(zip(chunks, ids, strict=True)):
-                part = vectors[k * size : k * size + len(chunk)]
-                dispatcher.event(EmbeddingEndEvent(chunks=chunk, embeddings=part))
-                self.callback_manager.on_event_end(
-                    CBEventType.EMBEDDING,
-                    payload={EventPayload.CHUNKS: chunk, EventPayload.EMBEDDINGS: part},
-                    event_id=event_id,
-                )
-
-        yield done
 
     # --- ours -------------------------------------------------------------------------------
 

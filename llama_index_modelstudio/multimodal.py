@@ -6,6 +6,7 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any, Literal
 
+import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
@@ -30,19 +31,29 @@ from modelstudio_embeddings.adapting import (
 from modelstudio_embeddings.multimodal import DEFAULT_MULTIMODAL_MODEL, MULTIMODAL_MODELS, Image
 
 from ._keyless import KeylessRebuild
+from ._whole_batches import WholeBatches
 from .embeddings import default_embed_batch_size
+
+dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioMultiModalEmbedding"]
 
 
-class ModelStudioMultiModalEmbedding(KeylessRebuild, MultiModalEmbedding):
+class ModelStudioMultiModalEmbedding(KeylessRebuild, WholeBatches, MultiModalEmbedding):
     """Alibaba Cloud Model Studio multimodal embeddings (qwen3-vl-embedding, tongyi-embedding-
     vision-plus/-flash, multimodal-embedding-v1) for LlamaIndex: ``image_embed_model=`` of a
     ``MultiModalVectorStoreIndex``, and its text model too (one space for both).
 
-    Images are local paths, http(s) URLs or ``BytesIO``. Each ``embed_batch_size`` chunk is one
-    core call (requests within the model's limits, retries, typed errors); the default chunk
-    is as large as LlamaIndex allows in whole requests. The key is never serialized.
+    Images are local paths, http(s) URLs or ``BytesIO`` (what ``ImageNode.resolve_image``
+    gives). A batch of images or texts is one core call whatever ``embed_batch_size`` is
+    (requests within the model's limits, retries, typed errors), so the ``indices`` and
+    ``partial`` of a ``ContentInspectionError`` or ``ContentFetchError`` are positions in the
+    list LlamaIndex passed; its events are still emitted per ``embed_batch_size`` chunk. The key
+    is never serialized.
+
+    In a ``MultiModalVectorStoreIndex``, pass this model as ``embed_model`` too: text nodes and
+    text queries are then in the images' space, and the scores ``retrieve`` merges from both
+    stores are comparable.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -135,7 +146,7 @@ class ModelStudioMultiModalEmbedding(KeylessRebuild, MultiModalEmbedding):
         return self._client.embed_texts(texts).tolist()  # type: ignore[no-any-return]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._client.aembed(list(texts))).tolist()  # type: ignore[no-any-return]
+        return (await self._client.aembed_texts(texts)).tolist()  # type: ignore[no-any-return]
 
     def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
         return self._get_image_embeddings([img_file_path])[0]
@@ -150,6 +161,49 @@ class ModelStudioMultiModalEmbedding(KeylessRebuild, MultiModalEmbedding):
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         images = [_image(path) for path in img_file_paths]
         return (await self._client.aembed(images)).tolist()  # type: ignore[no-any-return]
+
+    # --- batches: one core call each, LlamaIndex's events per chunk ------------------------
+
+    @dispatcher.span
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """All texts in one core call, whatever ``embed_batch_size``: an error's indices and
+        partial results are positions in ``texts``. ``show_progress`` draws nothing."""
+        with self._chunk_events(texts) as done:
+            vectors = self._texts_whole(texts, self._get_text_embeddings)
+            done(vectors)
+        return vectors
+
+    @dispatcher.span
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """``get_text_embedding_batch`` natively on asyncio, as one core call."""
+        with self._chunk_events(texts) as done:
+            vectors = await self._atexts_whole(texts, self._aget_text_embeddings)
+            done(vectors)
+        return vectors
+
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """All images in one core call, whatever ``embed_batch_size``: an error's indices and
+        partial results are positions in ``img_file_paths``. ``show_progress`` draws nothing
+        (the multimodal client has no progress bar)."""
+        with self._chunk_events(img_file_paths, texts=False) as done:
+            vectors = self._get_image_embeddings(img_file_paths)
+            done(vectors)
+        return vectors
+
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """``get_image_embedding_batch`` natively on asyncio, as one core call."""
+        with self._chunk_events(img_file_paths, texts=False) as done:
+            vectors = await self._aget_image_embeddings(img_file_paths)
+            done(vectors)
+        return vectors
 
 
 def _image(image: ImageType) -> Image:

@@ -182,6 +182,16 @@ class MultimodalEmbeddingClient(ServiceClient[MultimodalSettings]):
         image; a ``str`` here is an image's path or URL, not text."""
         return self.embed((_as_image(image) for image in images), deadline=deadline)
 
+    async def aembed_texts(self, texts: Sequence[str], *, deadline: float | None = None) -> Vectors:
+        """``embed_texts`` natively on asyncio."""
+        return await self.aembed(list(texts), deadline=deadline)
+
+    async def aembed_images(
+        self, images: Iterable[Any], *, deadline: float | None = None
+    ) -> Vectors:
+        """``embed_images`` natively on asyncio."""
+        return await self.aembed((_as_image(image) for image in images), deadline=deadline)
+
     def embed_fused(
         self, groups: Iterable[Sequence[Item]], *, deadline: float | None = None
     ) -> Vectors:

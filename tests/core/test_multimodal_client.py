@@ -107,6 +107,16 @@ def test_a_caption_query_finds_its_own_image(make_client: MakeClient, thousand: 
     assert nearest.tolist() == list(range(0, 1000, 7))
 
 
+async def test_aembed_images_and_aembed_texts_read_a_str_as_their_kind(
+    make_client: MakeClient, thousand: list[Path]
+) -> None:
+    client = make_client()
+    paths = [str(path) for path in thousand[:45]]
+    assert np.array_equal(await client.aembed_images(paths), client.embed_images(paths))
+    texts = [caption(i) for i in range(45)]
+    assert np.array_equal(await client.aembed_texts(texts), client.embed_texts(texts))
+
+
 def test_files_are_read_only_when_their_request_is_built(
     emulator: Emulator,
     make_client: MakeClient,

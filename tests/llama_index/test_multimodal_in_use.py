@@ -1,15 +1,21 @@
 """ModelStudioMultiModalEmbedding against the emulator: image batches by path, URL and BytesIO
-as one core call each, text queries that find their images, sync and async, settings, key."""
+as one core call each, text queries that find their images, sync and async, errors naming
+positions in the caller's list whatever embed_batch_size is, settings, key."""
 
 from __future__ import annotations
 
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
+from llama_index.core.callbacks import CallbackManager, CBEventType
+from llama_index.core.callbacks.llama_debug import LlamaDebugHandler
 from llama_index.core.schema import ImageType
 
 from llama_index_modelstudio import ModelStudioMultiModalEmbedding
+from modelstudio_embeddings import ContentInspectionError
 from modelstudio_embeddings.adapting import MULTIMODAL_SETTINGS
 from modelstudio_emulator import Emulator
 from modelstudio_emulator.images import captioned_png
@@ -18,9 +24,9 @@ from modelstudio_emulator.multimodal import MULTIMODAL_PATH, image_vector
 CAPTIONS = [f"a photo of item {i} on a table" for i in range(30)]
 
 
-def model_for(emulator: Emulator) -> ModelStudioMultiModalEmbedding:
+def model_for(emulator: Emulator, **settings: Any) -> ModelStudioMultiModalEmbedding:
     return ModelStudioMultiModalEmbedding(
-        api_key=emulator.api_key, base_url=emulator.host_url, dimensions=512
+        api_key=emulator.api_key, base_url=emulator.host_url, dimensions=512, **settings
     )
 
 
@@ -48,6 +54,56 @@ async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path
     assert np.allclose(async_vectors, vectors[:4], atol=1e-6)
     texts = await model.aget_text_embedding_batch(CAPTIONS[:3])
     assert np.allclose(texts, model.get_text_embedding_batch(CAPTIONS[:3]), atol=1e-6)
+
+
+def blocked_in_second_chunk(folder: Path) -> list[ImageType]:
+    """Seven captioned PNGs; the sixth (the second chunk of three) is refused by moderation."""
+    paths: list[ImageType] = []
+    for i in range(7):
+        caption = CAPTIONS[i] + (" [[BLOCKED]]" if i == 5 else "")
+        path = folder / f"chunked-{i}.png"
+        path.write_bytes(captioned_png(caption))
+        paths.append(str(path))
+    return paths
+
+
+def test_a_refused_image_is_named_by_its_position_in_the_callers_list_across_chunks(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    debug = LlamaDebugHandler()
+    model = model_for(emulator, embed_batch_size=3, callback_manager=CallbackManager([debug]))
+    paths = blocked_in_second_chunk(tmp_path)
+    with pytest.raises(ContentInspectionError) as info:
+        model.get_image_embedding_batch(paths)
+    assert info.value.indices == (5,)
+    assert info.value.partial is not None
+    assert info.value.partial.indices == (0, 1, 2, 3, 4, 6)
+    expected = model.get_image_embedding_batch([paths[i] for i in (0, 1, 2, 3, 4, 6)])
+    assert np.allclose(info.value.partial.vectors, expected, atol=1e-6)
+    pairs = debug.get_event_pairs(CBEventType.EMBEDDING)
+    failed, done = pairs[:3], pairs[3:]  # three chunks of seven, then two of six
+    assert all(isinstance(end.payload["exception"], ContentInspectionError) for _, end in failed)
+    assert [len(end.payload["chunks"]) for _, end in done] == [3, 3]
+
+
+async def test_a_refused_image_or_text_is_named_by_its_position_async_too(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    model = model_for(emulator, embed_batch_size=3)
+    paths = blocked_in_second_chunk(tmp_path)
+    with pytest.raises(ContentInspectionError) as info:
+        await model.aget_image_embedding_batch(paths)
+    assert info.value.indices == (5,)
+    assert info.value.partial is not None and info.value.partial.indices == (0, 1, 2, 3, 4, 6)
+
+    texts = [*CAPTIONS[:4], "[[BLOCKED]] caption", CAPTIONS[5]]
+    with pytest.raises(ContentInspectionError) as info:
+        await model.aget_text_embedding_batch(texts)
+    assert info.value.indices == (4,)
+    with pytest.raises(ContentInspectionError) as info:
+        model.get_text_embedding_batch(texts)
+    assert info.value.indices == (4,)
+    assert info.value.partial is not None and info.value.partial.indices == (0, 1, 2, 3, 5)
 
 
 def test_every_core_setting_is_a_field_and_the_key_is_never_written(emulator: Emulator) -> None:
