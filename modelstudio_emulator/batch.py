@@ -10,19 +10,17 @@ Each request line is answered by the real-time endpoint's own logic (``serve_bod
 from __future__ import annotations
 
 import json
-import random
 import re
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, fields, replace
 from email.message import Message
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-import orjson
-
+from .batch_jobs import TERMINAL, BatchStats, Job, StoredFile, now_epoch
 from .contract import (
     BATCH_ENDPOINT,
     BATCH_LIMITS,
@@ -74,86 +72,8 @@ BATCH_SETTINGS = frozenset(
         "batch_limits",
     }
 )
-_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _WINDOW = re.compile(r"^([1-9][0-9]*)([hd])$")
 _JSONL = "application/octet-stream"
-
-
-@dataclass
-class BatchStats:
-    """Batch API counts since the last reset: a line is billed once, when its job ends."""
-
-    uploads: int = 0
-    bytes_uploaded: int = 0
-    jobs_created: int = 0
-    cancels: int = 0
-    downloads: int = 0
-    bytes_downloaded: int = 0
-    files_deleted: int = 0
-    lines_billed: int = 0
-    tokens_billed: int = 0
-
-
-@dataclass
-class StoredFile:
-    """One file held in memory: an upload or a job's output or error file."""
-
-    id: str
-    filename: str
-    purpose: str
-    data: bytes
-    created_at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.data),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-        }
-
-
-@dataclass
-class _Outcome:
-    custom_id: str
-    status: int
-    body: dict[str, Any]
-    request_id: str
-    tokens: int = 0
-    http: bool = True
-    """False for a failure that is not an HTTP answer (expiry): ``error`` in the line."""
-
-
-@dataclass
-class _Job:
-    id: str
-    input_file_id: str
-    endpoint: str
-    window: str
-    metadata: dict[str, str] | None
-    created_at: int
-    window_hours: int
-    started: float
-    validation_s: float
-    run_s: float
-    finalizing_s: float
-    output_format: str
-    output_order: str
-    fault: BatchFault | None
-    lines: list[dict[str, Any]]
-    errors: list[dict[str, Any]]
-    model: str | None
-    test_model: bool
-    status: str = "validating"
-    outcomes: list[_Outcome] = field(default_factory=list)
-    stop_at: int | None = None
-    cancel_started: float | None = None
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    times: dict[str, int] = field(default_factory=dict)
 
 
 class BatchService:
@@ -172,7 +92,7 @@ class BatchService:
         self.batch_limits: dict[str, int] | None = None
         """Overrides of ``BATCH_LIMITS`` fields, e.g. ``{"max_lines": 5}``."""
         self._files: dict[str, StoredFile] = {}
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._script: deque[BatchFault] = deque()
         self._stats = BatchStats()
         self._refusal: tuple[int, dict[str, Any]] | None = None
@@ -235,7 +155,7 @@ class BatchService:
         with self._lock:
             job = self._jobs[batch_id]
             self._advance(job, time.monotonic())
-            return self._batch_json(job)
+            return job.to_json()
 
     # --- HTTP --------------------------------------------------------------------------------
 
@@ -313,6 +233,24 @@ class BatchService:
 
     # --- files -------------------------------------------------------------------------------
 
+    def _advance(self, job: Job, now: float) -> None:
+        job.advance(now, self._answer, self._store_output, self._stats)
+
+    def _answer(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        payload, _rows, tokens = serve_body(self._emulator, body, False, None)
+        return payload, tokens
+
+    def _store_output(self, name: str, rows: list[bytes]) -> str:
+        stored = StoredFile(
+            "file-batch_output-" + uuid.uuid4().hex,
+            name,
+            "batch_output",
+            b"\n".join(rows) + b"\n",
+            now_epoch(),
+        )
+        self._files[stored.id] = stored
+        return stored.id
+
     def _upload(self, content_type: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, Any]]:
         parts = _multipart(content_type, body)
         purpose = parts.get("purpose", (None, b""))[1].decode(errors="replace")
@@ -324,7 +262,7 @@ class BatchService:
             raise _batch_reply("invalid_purpose", purpose=purpose)
         _check_jsonl(data, self.limits)
         stored = StoredFile(
-            "file-batch-" + uuid.uuid4().hex, filename or "upload.jsonl", "batch", data, _now()
+            "file-batch-" + uuid.uuid4().hex, filename or "upload.jsonl", "batch", data, now_epoch()
         )
         with self._lock:
             self._files[stored.id] = stored
@@ -384,7 +322,7 @@ class BatchService:
                 running = 0
                 for other in self._jobs.values():
                     self._advance(other, now)
-                    running += other.test_model and other.status not in _TERMINAL
+                    running += other.test_model and other.status not in TERMINAL
                 if running >= limits.test_max_jobs:
                     raise _batch_reply("test_model_busy", limit=limits.test_max_jobs)
             fault = self._script.popleft() if self._script else None
@@ -400,13 +338,13 @@ class BatchService:
                 run_s = float(self.batch_duration)
             else:
                 run_s = total * float(self.batch_seconds_per_request)
-            job = _Job(
+            job = Job(
                 id="batch_" + str(uuid.uuid4()),
                 input_file_id=file_id,
                 endpoint=endpoint,
                 window=str(window),
                 metadata=metadata,
-                created_at=_now(),
+                created_at=now_epoch(),
                 window_hours=hours,
                 started=now,
                 validation_s=float(self.batch_validation_seconds),
@@ -425,7 +363,7 @@ class BatchService:
             self._jobs[job.id] = job
             self._stats.jobs_created += 1
             summary["_fault"] = fault.kind if fault else None
-            return 200, self._batch_json(job), summary
+            return 200, job.to_json(), summary
 
     def retrieve_or_404(self, batch_id: str) -> dict[str, Any]:
         with self._lock:
@@ -443,11 +381,11 @@ class BatchService:
             if job.status in ("validating", "in_progress"):
                 job.status = "cancelling"
                 job.cancel_started = now
-                job.times["cancelling_at"] = _now()
+                job.times["cancelling_at"] = now_epoch()
                 self._stats.cancels += 1
             elif job.status != "cancelling":
                 raise _batch_reply("cannot_cancel", status=job.status)
-            return self._batch_json(job)
+            return job.to_json()
 
     def _list_batches(self, params: dict[str, str]) -> dict[str, Any]:
         with self._lock:
@@ -460,7 +398,7 @@ class BatchService:
                 jobs = jobs[ids.index(params["after"]) + 1 :] if params["after"] in ids else []
             given = params.get("limit", "20")
             limit = max(1, min(100, int(given))) if given.isdigit() else 20
-            page = [self._batch_json(j) for j in jobs[:limit]]
+            page = [j.to_json() for j in jobs[:limit]]
         return {
             "object": "list",
             "data": page,
@@ -469,166 +407,8 @@ class BatchService:
             "has_more": len(jobs) > limit,
         }
 
-    # --- the clock ---------------------------------------------------------------------------
-
-    def _advance(self, job: _Job, now: float) -> None:
-        """Bring a job up to ``now``: run the requests now due, then change status as due."""
-        if job.status in _TERMINAL:
-            return
-        elapsed = now - job.started
-        if job.status == "validating":
-            if elapsed < job.validation_s:
-                return
-            if job.errors:
-                self._finish(job, "failed")
-                return
-            job.status = "in_progress"
-            job.times["in_progress_at"] = _now()
-        total = len(job.lines)
-        if job.status == "in_progress":
-            running = elapsed - job.validation_s
-            due = total if running >= job.run_s else int(total * running / job.run_s)
-            if job.stop_at is not None:
-                due = min(due, job.stop_at)
-            self._run(job, due)
-            if job.fault is not None and job.fault.kind == "expire" and due == job.stop_at:
-                self._finish(job, "expired")
-                return
-            if len(job.outcomes) < total:
-                return
-            job.status = "finalizing"
-            job.times["finalizing_at"] = _now()
-        if job.status == "finalizing":
-            if elapsed >= job.validation_s + job.run_s + job.finalizing_s:
-                self._finish(job, "completed")
-        elif (
-            job.status == "cancelling"
-            and job.cancel_started is not None
-            and now - job.cancel_started >= job.finalizing_s
-        ):
-            self._finish(job, "cancelled")
-
-    def _run(self, job: _Job, due: int) -> None:
-        """Answer request lines up to ``due`` with the real-time endpoint's logic."""
-        fault = job.fault
-        while len(job.outcomes) < due:
-            line = job.lines[len(job.outcomes)]
-            custom_id = str(line["custom_id"])
-            body = line["body"]
-            request_id = str(uuid.uuid4())
-            texts = body.get("input")
-            texts = [texts] if isinstance(texts, str) else texts
-            if job.test_model:
-                answer = {
-                    "object": "list",
-                    "data": [],
-                    "model": BATCH_TEST_MODEL,
-                    "usage": {"prompt_tokens": 0, "total_tokens": 0},
-                    "id": request_id,
-                }
-                outcome = _Outcome(custom_id, 200, answer, request_id)
-            elif (
-                fault is not None
-                and fault.kind == "line_error"
-                and fault.match
-                and isinstance(texts, list)
-                and any(isinstance(t, str) and fault.match in t for t in texts)
-            ):
-                envelope = error_body(fault.code or "InternalError", fault.message or "")
-                outcome = _Outcome(custom_id, fault.status or 500, envelope, request_id)
-            else:
-                try:
-                    payload, _rows, tokens = serve_body(self._emulator, body, False, None)
-                    payload["id"] = request_id
-                    outcome = _Outcome(custom_id, 200, payload, request_id, tokens)
-                except Reply as reply:
-                    outcome = _Outcome(custom_id, reply.status, reply.body, request_id)
-            job.outcomes.append(outcome)
-
-    def _finish(self, job: _Job, status: str) -> None:
-        """End a job: write its output and error files and bill its successful lines."""
-        job.status = status
-        job.times[f"{status}_at"] = _now()
-        if status == "failed":
-            return
-        done = list(job.outcomes)
-        good = [o for o in done if o.status == 200]
-        bad = [o for o in done if o.status != 200]
-        fault = job.fault
-        if status == "expired" and fault is not None and fault.rest != "dropped":
-            _, code, message = batch_error("batch_expired")
-            for line in job.lines[len(done) :]:
-                envelope = error_body(code, message)
-                bad.append(_Outcome(str(line["custom_id"]), 400, envelope, "", http=False))
-        if job.output_order == "shuffled":
-            rng = random.Random(job.id)
-            rng.shuffle(good)
-            rng.shuffle(bad)
-        if good:
-            rows = [_output_line(job.output_format, o) for o in good]
-            if fault is not None and fault.kind == "malformed_output":
-                rows[0] = rows[0][: len(rows[0]) // 2]
-            job.output_file_id = self._store_output(job, "success", rows)
-        if bad:
-            rows = [_output_line(job.output_format, o) for o in bad]
-            job.error_file_id = self._store_output(job, "error", rows)
-        if not job.test_model:
-            self._stats.lines_billed += len(good)
-            self._stats.tokens_billed += sum(o.tokens for o in good)
-
-    def _store_output(self, job: _Job, kind: str, rows: list[bytes]) -> str:
-        stored = StoredFile(
-            "file-batch_output-" + uuid.uuid4().hex,
-            f"{job.id}_{kind}.jsonl",
-            "batch_output",
-            b"\n".join(rows) + b"\n",
-            _now(),
-        )
-        self._files[stored.id] = stored
-        return stored.id
-
-    def _batch_json(self, job: _Job) -> dict[str, Any]:
-        validated = job.status not in ("validating", "failed")
-        succeeded = sum(o.status == 200 for o in job.outcomes)
-        times = job.times
-        return {
-            "id": job.id,
-            "object": "batch",
-            "endpoint": job.endpoint,
-            "model": job.model,
-            "errors": (
-                {"object": "list", "data": job.errors}
-                if job.status == "failed" and job.errors
-                else None
-            ),
-            "input_file_id": job.input_file_id,
-            "completion_window": job.window,
-            "status": job.status,
-            "output_file_id": job.output_file_id,
-            "error_file_id": job.error_file_id,
-            "created_at": job.created_at,
-            "in_progress_at": times.get("in_progress_at"),
-            "expires_at": job.created_at + job.window_hours * 3600,
-            "finalizing_at": times.get("finalizing_at"),
-            "completed_at": times.get("completed_at"),
-            "failed_at": times.get("failed_at"),
-            "expired_at": times.get("expired_at"),
-            "cancelling_at": times.get("cancelling_at"),
-            "cancelled_at": times.get("cancelled_at"),
-            "request_counts": {
-                "total": len(job.lines) if validated else 0,
-                "completed": succeeded,
-                "failed": len(job.outcomes) - succeeded,
-            },
-            "metadata": job.metadata,
-        }
-
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _now() -> int:
-    return int(time.time())
 
 
 def _batch_reply(name: str, **details: object) -> Reply:
@@ -777,34 +557,6 @@ def _metadata(value: object, limits: BatchLimits) -> dict[str, str] | None:
             "invalid_metadata", detail=f"ds_description over {limits.ds_description_chars}"
         )
     return dict(value)
-
-
-def _output_line(output_format: str, outcome: _Outcome) -> bytes:
-    """One output or error file line in the chosen format (numpy rows written by orjson)."""
-    line: dict[str, Any]
-    if output_format == "flat":
-        line = {
-            "custom_id": outcome.custom_id,
-            "status_code": outcome.status,
-            "body": outcome.body,
-        }
-    else:
-        line = {"id": "batch_req_" + uuid.uuid4().hex, "custom_id": outcome.custom_id}
-        error = outcome.body.get("error") if outcome.status != 200 else None
-        if isinstance(error, dict) and (output_format == "error_object" or not outcome.http):
-            line["response"] = None
-            line["error"] = {"code": error.get("code"), "message": error.get("message")}
-        else:
-            body: object = outcome.body
-            if output_format == "string_body":
-                body = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            line["response"] = {
-                "status_code": outcome.status,
-                "request_id": outcome.request_id,
-                "body": body,
-            }
-            line["error"] = None
-    return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def is_batch_path(path: str) -> bool:

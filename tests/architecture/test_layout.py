@@ -104,7 +104,7 @@ def test_an_emulator_room_does_not_import_the_server() -> None:
     } == set()
 
 
-@pytest.mark.parametrize("package", ["modelstudio_embeddings"])
+@pytest.mark.parametrize("package", ["modelstudio_embeddings", "modelstudio_emulator"])
 def test_no_class_is_longer_than_one_sitting(package: str) -> None:
     long = {}
     for name, path in modules(package).items():
