@@ -151,7 +151,7 @@ def sdk_loop(host: str, per_call: int) -> Run:
                 model=MODEL, input=contents, api_key=KEY, dimension=WIDTH
             )
             if response.status_code != HTTPStatus.OK:
-                raise RuntimeError(f"{response.status_code} {response.code}: {response.message}")
+                raise RuntimeError(f"{response.status_code} {response.code}")
             answers = sorted(response.output["embeddings"], key=lambda item: item["index"])
             vectors.extend(item["embedding"] for item in answers)
         return vectors
@@ -172,7 +172,7 @@ def sdk_gather(host: str, per_call: int) -> Run:
             model=MODEL, input=contents, api_key=KEY, dimension=WIDTH
         )
         if response.status_code != HTTPStatus.OK:
-            raise RuntimeError(f"{response.status_code} {response.code}: {response.message}")
+            raise RuntimeError(f"{response.status_code} {response.code}")
         answers = sorted(response.output["embeddings"], key=lambda item: item["index"])
         return [item["embedding"] for item in answers]
 

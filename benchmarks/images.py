@@ -10,6 +10,10 @@ images per second, requests (the emulator's count), client CPU seconds per 1,000
 growth of the process's peak resident set during the call, whether every row is right, and the
 throughput as a multiple of the best peer's that got every row right.
 
+Two scenarios: A, the latency alone (no limits); B, the same latency with the account
+limited to 32 requests in flight and 50 requests a second (1,000 images a second at 20 images a
+request), where a client that does not pace or retry is answered 429.
+
 A peer that sends one image a request, one request after another, embeds only the first
 ``--slow-images`` (200): its rate is one image a latency whatever the count, and 2,000 of them
 would take minutes a pass. A failed pass shows no rate: the time to its failure is not one.
@@ -25,6 +29,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,14 +60,29 @@ SUBJECTS = (
 )
 
 
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    max_in_flight: int | None = None
+    requests_per_second: float | None = None
+
+
+SCENARIOS = (
+    Scenario("A: no limits"),
+    Scenario("B: 32 in flight, 50 req/s", 32, 50.0),
+)
+
+
 @dataclass
 class Row:
     """The median pass of one contender, and the worst verdict of all its passes."""
 
+    scenario: str
     client: str
     images: int = 0
     images_per_s: float = 0.0
     requests: int = 0
+    throttled: int = 0
     cpu_per_1k: float = 0.0
     peak_mib: float = 0.0
     correct: str = "-"
@@ -101,6 +121,7 @@ def run_pass(name: str, folder: Path, host: str, limit: int | None = None) -> di
 
 def measure(
     emulator: EmulatorProcess,
+    scenario: Scenario,
     name: str,
     folder: Path,
     latency_ms: float,
@@ -108,24 +129,25 @@ def measure(
     limit: int | None = None,
 ) -> Row:
     """``rounds`` passes of ``name``; the pass of median throughput, and any failure."""
-    passes: list[tuple[float, int, dict[str, object]]] = []
+    passes: list[tuple[float, dict[str, Any], dict[str, object]]] = []
     for _ in range(rounds):
-        emulator.control("/_emulator/config", {"latency_ms": latency_ms})
-        emulator.control("/_emulator/reset", {})
+        configure(emulator, scenario, latency_ms)
         result = run_pass(name, folder, emulator.host, limit)
-        requests = int(emulator.control("/_emulator/stats")["requests"])
+        stats = emulator.control("/_emulator/stats")
         seconds = float(result.get("seconds", 0.0))  # type: ignore[arg-type]
         images = int(result.get("images", 0))  # type: ignore[call-overload]
-        passes.append((images / seconds if seconds else 0.0, requests, result))
+        passes.append((images / seconds if seconds else 0.0, stats, result))
     passes.sort(key=lambda p: p[0])
-    rate, requests, median = passes[len(passes) // 2]
+    rate, stats, median = passes[len(passes) // 2]
     images = int(median.get("images", 0)) or 1  # type: ignore[call-overload]
     wrong = [str(p[2]["correct"]) for p in passes if p[2]["correct"] != ALL_ROWS]
     return Row(
+        scenario=scenario.name,
         client=name,
         images=images,
         images_per_s=rate,
-        requests=requests,
+        requests=int(stats["requests"]),
+        throttled=int(stats["responses_by_status"].get("429", 0)),
         cpu_per_1k=float(median.get("cpu_seconds", 0.0)) / images * 1000,  # type: ignore[arg-type]
         peak_mib=float(median.get("peak_growth_mib", 0.0)),  # type: ignore[arg-type]
         correct=wrong[0] if wrong else ALL_ROWS,
@@ -133,46 +155,59 @@ def measure(
     )
 
 
-def best_peer(rows: list[Row]) -> Row | None:
-    """The fastest peer that got every row right."""
-    right = [r for r in rows if not r.ours and r.correct == ALL_ROWS]
+def configure(emulator: EmulatorProcess, scenario: Scenario, latency_ms: float) -> None:
+    """The scenario's latency and limits, a full rate bucket, empty stats."""
+    emulator.control(
+        "/_emulator/config",
+        {
+            "latency_ms": latency_ms,
+            "max_in_flight": scenario.max_in_flight,
+            "requests_per_second": scenario.requests_per_second,
+        },
+    )
+    emulator.control("/_emulator/reset", {})
+
+
+def best_peer(rows: list[Row], scenario: str) -> Row | None:
+    """The fastest peer of ``scenario`` that got every row right."""
+    right = [r for r in rows if r.scenario == scenario and not r.ours and r.correct == ALL_ROWS]
     return max(right, key=lambda r: r.images_per_s) if right else None
 
 
 def table(rows: list[Row]) -> str:
-    peer = best_peer(rows)
     lines = [
-        "| client | images | images/s | requests | CPU s/1k images | peak MiB growth | "
-        "correct | vs best peer |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
+        "| scenario | client | images | images/s | requests | 429s | CPU s/1k images | "
+        "peak MiB growth | correct | vs best peer |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in rows:
+        peer = best_peer(rows, r.scenario)
         if r.correct != ALL_ROWS:
             rate = cpu = peak = versus = "-"
         else:
             rate, cpu, peak = f"{r.images_per_s:,.0f}", f"{r.cpu_per_1k:.3f}", f"{r.peak_mib:.1f}"
             versus = f"{r.images_per_s / peer.images_per_s:.1f}x" if peer else "n/a"
         lines.append(
-            f"| {r.client} | {r.images:,} | {rate} | {r.requests:,} | {cpu} | {peak} | "
-            f"{r.correct} | {versus} |"
+            f"| {r.scenario} | {r.client} | {r.images:,} | {rate} | {r.requests:,} | "
+            f"{r.throttled:,} | {cpu} | {peak} | {r.correct} | {versus} |"
         )
     return "\n".join(lines)
 
 
-def headline(rows: list[Row]) -> str:
-    """One line: how the slowest of ours compares with the best peer."""
-    ours = [r for r in rows if r.ours]
+def headline(rows: list[Row], scenario: str) -> str:
+    """One line: how the slowest of ours compares with the best peer in ``scenario``."""
+    ours = [r for r in rows if r.ours and r.scenario == scenario]
     complete = all(r.correct == ALL_ROWS for r in ours)
     line = (
-        f"Ours: {min(r.images_per_s for r in ours):,.0f} to "
+        f"Scenario {scenario}: ours {min(r.images_per_s for r in ours):,.0f} to "
         f"{max(r.images_per_s for r in ours):,.0f} images/s, "
         f"{'every row right' if complete else 'FAILURES'}"
     )
-    peer = best_peer(rows)
+    peer = best_peer(rows, scenario)
     if peer is not None:
         slowest = min(r.images_per_s for r in ours) / peer.images_per_s
         line += f"; the slowest of ours {slowest:.1f}x the best peer ({peer.client})"
-    elif any(not r.ours for r in rows):
+    elif any(not r.ours for r in rows if r.scenario == scenario):
         line += "; no peer got every row right"
     return line + "."
 
@@ -207,10 +242,18 @@ def main(argv: list[str] | None = None) -> int:
             write_images(folder, args.images, args.size)
             _warm_up(emulator, folder)
             rows = []
-            for name in names:
-                limit = min(args.slow_images, args.images) if name in ONE_A_REQUEST else None
-                rows.append(measure(emulator, name, folder, args.latency_ms, args.rounds, limit))
-                print(f"  {name}: {rows[-1].images_per_s:,.0f} images/s", file=sys.stderr)
+            for scenario in SCENARIOS:
+                for name in names:
+                    limit = min(args.slow_images, args.images) if name in ONE_A_REQUEST else None
+                    row = measure(
+                        emulator, scenario, name, folder, args.latency_ms, args.rounds, limit
+                    )
+                    rows.append(row)
+                    print(
+                        f"  {scenario.name}, {name}: {row.images_per_s:,.0f} images/s, "
+                        f"{row.correct}",
+                        file=sys.stderr,
+                    )
     finally:
         emulator.stop()
     print(table(rows))
@@ -220,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} passes, each in a fresh process; a peer that sends one image a "
         f"request embeds the first {min(args.slow_images, args.images):,}."
     )
-    print(headline(rows))
+    for scenario in SCENARIOS:
+        print(headline(rows, scenario.name))
     print(f"\nMachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}.")
     return 0
 
@@ -228,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 def _warm_up(emulator: EmulatorProcess, folder: Path) -> None:
     """One untimed pass, so the emulator's vector cache is as warm for the first contender as
     for the last."""
-    emulator.control("/_emulator/config", {"latency_ms": 0})
+    configure(emulator, SCENARIOS[0], 0.0)
     run_pass(next(iter(CONTENDERS)), folder, emulator.host)
 
 
