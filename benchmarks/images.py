@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=64, help="width and height of each PNG")
     parser.add_argument("--only-ours", action="store_true", help="skip the peers")
+    parser.add_argument(
+        "--scenario", choices=("A", "B", "all"), default="all", help="the scenarios to run"
+    )
     args = parser.parse_args(argv)
     names = list(OURS)
     if not args.only_ours:
@@ -235,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 "pip install -r benchmarks/requirements.txt)"
             )
         names += [name for name in PEERS if name not in missing]
+    scenarios = [s for s in SCENARIOS if args.scenario in ("all", s.name[0])]
     emulator = EmulatorProcess()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-images-") as temp:
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             write_images(folder, args.images, args.size)
             _warm_up(emulator, folder)
             rows = []
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 for name in names:
                     limit = min(args.slow_images, args.images) if name in ONE_A_REQUEST else None
                     row = measure(
@@ -263,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} passes, each in a fresh process; a peer that sends one image a "
         f"request embeds the first {min(args.slow_images, args.images):,}."
     )
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         print(headline(rows, scenario.name))
     print(f"\nMachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}.")
     return 0
