@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-ray test-scale lint typecheck pytest bench bench-limits docs emulator release-check clean notebooks
+.PHONY: demo test test-ray test-scale lint typecheck pytest bench bench-limits bench-images docs emulator release-check clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ PARALLEL ?= 4
 bench-limits: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.limits --rows $(LIMITS_ROWS) --parallel $(PARALLEL)
+
+# Image embedding side by side with the peers (docs/performance.md, "Images"): 2,000 captioned
+# PNGs, every contender in a process a pass, every vector checked (about 10 minutes on 2 cores).
+IMAGES ?= 2000
+bench-images: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.images --images $(IMAGES)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
