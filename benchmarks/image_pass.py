@@ -204,6 +204,10 @@ PEERS: dict[str, Callable[[str], Run]] = {
     SDK_GATHER: lambda host: sdk_gather(host, ITEMS_PER_CALL),
 }
 CONTENDERS: dict[str, Callable[[str], Run]] = {**OURS, **PEERS}
+OLDER_ANSWER = frozenset({LLAMA_DASHSCOPE, LLAMA_DASHSCOPE_ASYNC})
+"""Peers that read the older answer, one ``output.embedding`` (the one-peace model's, which
+llama-index-embeddings-dashscope was written for): the emulator answers them in that shape
+(``multimodal_answer="embedding"``), so they are measured working, not failing on a shape."""
 ONE_A_REQUEST = frozenset({LLAMA_DASHSCOPE, LLAMA_DASHSCOPE_ASYNC, SDK_ONE})
 """Contenders that send one image a request, one request after another: their throughput is
 the latency's, whatever the number of images, so ``benchmarks.images`` gives them fewer."""

@@ -40,6 +40,8 @@ from .harness import EmulatorProcess
 from .image_pass import (
     ALL_ROWS,
     CONTENDERS,
+    LLAMA_DASHSCOPE,
+    OLDER_ANSWER,
     ONE_A_REQUEST,
     OURS,
     PEERS,
@@ -131,7 +133,7 @@ def measure(
     """``rounds`` passes of ``name``; the pass of median throughput, and any failure."""
     passes: list[tuple[float, dict[str, Any], dict[str, object]]] = []
     for _ in range(rounds):
-        configure(emulator, scenario, latency_ms)
+        configure(emulator, scenario, latency_ms, older_answer=name in OLDER_ANSWER)
         result = run_pass(name, folder, emulator.host, limit)
         stats = emulator.control("/_emulator/stats")
         seconds = float(result.get("seconds", 0.0))  # type: ignore[arg-type]
@@ -155,14 +157,18 @@ def measure(
     )
 
 
-def configure(emulator: EmulatorProcess, scenario: Scenario, latency_ms: float) -> None:
-    """The scenario's latency and limits, a full rate bucket, empty stats."""
+def configure(
+    emulator: EmulatorProcess, scenario: Scenario, latency_ms: float, *, older_answer: bool = False
+) -> None:
+    """The scenario's latency and limits, the answer's shape (``OLDER_ANSWER``), a full rate
+    bucket, empty stats."""
     emulator.control(
         "/_emulator/config",
         {
             "latency_ms": latency_ms,
             "max_in_flight": scenario.max_in_flight,
             "requests_per_second": scenario.requests_per_second,
+            "multimodal_answer": "embedding" if older_answer else "embeddings",
         },
     )
     emulator.control("/_emulator/reset", {})
@@ -203,10 +209,17 @@ def headline(rows: list[Row], scenario: str) -> str:
         f"{max(r.images_per_s for r in ours):,.0f} images/s, "
         f"{'every row right' if complete else 'FAILURES'}"
     )
+    slowest = min(r.images_per_s for r in ours)
+    llama = [
+        r
+        for r in rows
+        if r.scenario == scenario and r.client == LLAMA_DASHSCOPE and r.correct == ALL_ROWS
+    ]
+    if llama and llama[0].images_per_s:
+        line += f"; the slowest of ours {slowest / llama[0].images_per_s:.0f}x {LLAMA_DASHSCOPE}"
     peer = best_peer(rows, scenario)
     if peer is not None:
-        slowest = min(r.images_per_s for r in ours) / peer.images_per_s
-        line += f"; the slowest of ours {slowest:.1f}x the best peer ({peer.client})"
+        line += f"; {slowest / peer.images_per_s:.1f}x the best peer ({peer.client})"
     elif any(not r.ours for r in rows if r.scenario == scenario):
         line += "; no peer got every row right"
     return line + "."

@@ -34,6 +34,7 @@ from .tokens import count_tokens
 from .vectors import FULL_WIDTH, embed_text
 
 __all__ = [
+    "ANSWER_SHAPES",
     "MULTIMODAL_MODELS",
     "MULTIMODAL_PATH",
     "MultimodalContract",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 MULTIMODAL_PATH = "/api/v1/services/embeddings/multimodal-embedding/multimodal-embedding"
+ANSWER_SHAPES = ("embeddings", "embedding")
+"""Today's answer (``output.embeddings``, a list placed by ``index``) and the older one
+(``output.embedding``, the one vector of a one-item or fused request; multimodal-embedding-v1
+and one-peace answered so): the contract does not settle which a model sends now."""
 _MB = 1024 * 1024
 _BAD_PARAM = "<400> InternalError.Algo.InvalidParameter: "
 _DOCS = " For details, see: https://help.aliyun.com/zh/model-studio/error-code#error-url"
@@ -308,8 +313,12 @@ def moderated(request: MultimodalRequest, marker: str | None) -> bool:
     return False
 
 
-def answer(request: MultimodalRequest, request_id: str) -> tuple[dict[str, Any], int, int]:
-    """(body, vectors, billed tokens) of the 200 answer."""
+def answer(
+    request: MultimodalRequest, request_id: str, shape: str = "embeddings"
+) -> tuple[dict[str, Any], int, int]:
+    """(body, vectors, billed tokens) of the 200 answer, in one of ``ANSWER_SHAPES``."""
+    if shape not in ANSWER_SHAPES:
+        raise ValueError(f"multimodal_answer must be one of {ANSWER_SHAPES}, not {shape!r}")
     width = request.width
     vectors = [_vector(piece, width) for piece in request.pieces]
     if request.fusion:
@@ -331,5 +340,8 @@ def answer(request: MultimodalRequest, request_id: str) -> tuple[dict[str, Any],
         "output_tokens": 0,
         "total_tokens": total,
     }
-    body = {"output": {"embeddings": items}, "usage": usage, "request_id": request_id}
+    output: dict[str, Any] = {"embeddings": items}
+    if shape == "embedding" and len(items) == 1:
+        output = {"embedding": items[0]["embedding"]}
+    body = {"output": output, "usage": usage, "request_id": request_id}
     return body, len(items), total

@@ -69,6 +69,7 @@ _SETTINGS = (
     "rerank_long_items",
     "rate_limits",
     "quotas",
+    "multimodal_answer",
 )
 _PLAIN_429: dict[str, Any] = {
     "error": {"message": "Too Many Requests", "type": "rate_limit", "param": None, "code": None}
@@ -138,6 +139,10 @@ class Emulator:
         self.rate_limits = parse_rate_limits(rate_limits)
         self.quotas: object = None
         """What ``GET /api/v1/quotas`` serves (``quotas.py``): None answers 404."""
+        self.multimodal_answer = "embeddings"
+        """The multimodal answer's shape: ``"embeddings"`` (a list placed by ``index``) or
+        ``"embedding"``, as older answers were: a one-item or fused request's one vector as
+        ``output.embedding`` (``multimodal.ANSWER_SHAPES``)."""
         self._limiter = RateLimiter(self.rate_limits)
         self._lock = threading.Lock()
         self._script: deque[Fault] = deque()
@@ -207,6 +212,8 @@ class Emulator:
             raise TypeError(f"unknown emulator settings: {sorted(unknown)}")
         if "rate_limits" in settings:  # checked before anything changes
             settings["rate_limits"] = parse_rate_limits(settings["rate_limits"])
+        if settings.get("multimodal_answer", "embeddings") not in multimodal.ANSWER_SHAPES:
+            raise ValueError(f"multimodal_answer must be one of {multimodal.ANSWER_SHAPES}")
         self.batch.configure(**{k: v for k, v in settings.items() if k in BATCH_SETTINGS})
         settings = {k: v for k, v in settings.items() if k not in BATCH_SETTINGS}
         with self._lock:
@@ -581,7 +588,9 @@ class _Handler(BaseHTTPRequestHandler):
         if multimodal.moderated(request, emulator.moderation_marker):
             _, _, _, message = CONTRACT_ERRORS["moderated"]
             raise Reply(400, error_body("DataInspectionFailed", message))
-        payload, rows, tokens = multimodal.answer(request, str(uuid.uuid4()))
+        payload, rows, tokens = multimodal.answer(
+            request, str(uuid.uuid4()), emulator.multimodal_answer
+        )
         self._admit_tokens(request.model, tokens)
         return payload, rows, tokens
 

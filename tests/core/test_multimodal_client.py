@@ -182,6 +182,32 @@ def test_fused_groups_give_one_vector_each_one_request_a_group(
         assert np.allclose(fused[i], both / np.linalg.norm(both), atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", ["embeddings", "embedding"])
+async def test_either_answer_shape_gives_every_row_right(
+    emulator: Emulator, make_client: MakeClient, thousand: list[Path], shape: str
+) -> None:
+    """Older answers carried one ``output.embedding`` (multimodal-embedding-v1, one item a
+    request; a fused request): read either way, sync and async, nothing misplaced."""
+    emulator.configure(multimodal_answer=shape)
+    v1 = make_client("multimodal-embedding-v1", dimensions=None)
+    items: list[Any] = [thousand[0], caption(1), thousand[2]]
+    for vectors in (v1.embed(items), await v1.aembed(items)):
+        assert np.allclose(vectors[0], image_vector(thousand[0].read_bytes(), 1024), atol=1e-6)
+        assert np.allclose(vectors[1], text_vector(caption(1), 1024), atol=1e-6)
+    qwen = make_client()
+    groups = [[thousand[i], caption(i)] for i in range(3)]
+    assert np.array_equal(qwen.embed_fused(groups), await qwen.aembed_fused(groups))
+    assert qwen.embed(items).shape == (3, WIDTH)
+    if shape == "embedding":
+        one = [r for r in multimodal_requests(emulator) if r.rows == 1]
+        assert one and all(r.status == 200 for r in one)
+
+
+def test_the_emulator_refuses_an_unknown_answer_shape(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="multimodal_answer"):
+        emulator.configure(multimodal_answer="vector")
+
+
 async def test_fusion_on_a_model_that_does_not_fuse_is_refused_before_any_request(
     emulator: Emulator, make_client: MakeClient
 ) -> None:
