@@ -122,6 +122,12 @@ class ModelStudioEmbedding(KeylessRebuild, WholeBatches, BaseEmbedding):
     ) -> None:
         if model_name and model and model_name != model:
             raise ConfigurationError(f"model_name={model_name!r} and model={model!r} differ.")
+        if "text_type" in kwargs:
+            raise ConfigurationError(
+                "text_type= is DashScopeEmbedding's setting; ModelStudioEmbedding has none: drop "
+                'it. With protocol="native" (v3, v4) texts are sent as "document" and queries as '
+                '"query" by themselves; see the migration guide.'
+            )
         spec = resolve_model(model_name or model or DEFAULT_MODEL)
         kwargs["dimensions"] = resolve_dimensions(spec, kwargs.get("dimensions"))
         kwargs.setdefault("embed_batch_size", default_embed_batch_size(spec.rows_per_request))

@@ -111,3 +111,13 @@ def test_old_and_new_give_the_same_vectors_on_the_emulator(
         same_query = np.allclose(new.embed_query("annual leave"), old_query, atol=1e-6)
         # text_type="query" goes out on the native protocol, for v3 and v4 only.
         assert same_query == (protocol == "native" and model == "text-embedding-v4")
+
+
+def test_llama_index_text_type_is_refused_saying_what_to_do_instead(emulator: Emulator) -> None:
+    from llama_index_modelstudio import ModelStudioEmbedding
+
+    with pytest.raises(ConfigurationError, match="drop it") as info:
+        ModelStudioEmbedding(
+            api_key=emulator.api_key, base_url=emulator.base_url, text_type="document"
+        )
+    assert 'protocol="native"' in str(info.value) and emulator.api_key not in str(info.value)

@@ -86,9 +86,11 @@ class Usage:
 
     def __str__(self) -> str:
         images = f" ({plural(self.images, 'image')})" if self.images else ""
+        failed = f", {self.failed_requests} failed" if self.failed_requests else ""
+        truncated = f", {self.truncated_rows} truncated" if self.truncated_rows else ""
         text = (
             f"{plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')}, "
-            f"{self.throttled} throttled), {plural(self.rows, 'row')}{images}, "
+            f"{self.throttled} throttled{failed}), {plural(self.rows, 'row')}{images}{truncated}, "
             f"{plural(self.prompt_tokens, 'token')}, {self.cost}"
         )
         if self.budget_wait_seconds >= 0.05:  # the account's limits bound this work

@@ -2,7 +2,8 @@
 ``RayBudget``, one rate budget for every worker of the cluster (``embed_batch`` holds them).
 
 Needs the ``ray`` extra (``pip install "modelstudio-embeddings[ray]"``): importing this
-package without it says so; the rest of the package never imports ray or pyarrow.
+package without pyarrow says so, and so does creating a ``RayBudget`` without ray (``EmbedBatch``
+itself runs wherever Ray Data calls it); the rest of the package never imports ray or pyarrow.
 """
 
 from __future__ import annotations
