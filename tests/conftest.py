@@ -25,7 +25,13 @@ EMULATOR_DEFAULTS: dict[str, Any] = {
     "rows_per_request": None,
     "rate_limits": None,
     "rerank_long_items": "truncate",
+    "latency_jitter_ms": 0.0,
+    "compatible_extensions": "ignore",
+    "quotas": None,
+    "multimodal_answer": "embeddings",
 }
+"""Every setting of a fresh emulator (``tests/emulator`` checks that none is missing), so no
+test inherits another's."""
 
 
 @pytest.fixture(autouse=True)

@@ -276,3 +276,16 @@ def test_a_request_from_before_a_reset_stays_out_of_the_new_log(emulator: Emulat
     late.join()
     assert [record.texts for record in emulator.log] == [["new"]]
     assert emulator.stats.requests == 1 and emulator.stats.responses_by_status == {200: 1}
+
+
+def test_the_suites_defaults_name_every_setting_of_a_fresh_emulator() -> None:
+    """The ``emulator`` fixture puts these back before each test: a setting missing here
+    would leak from the test that changed it into every later one."""
+    from modelstudio_emulator.server import _SETTINGS
+    from tests.conftest import EMULATOR_DEFAULTS
+
+    assert set(EMULATOR_DEFAULTS) == set(_SETTINGS)
+    fresh, restored = Emulator(), Emulator()
+    restored.configure(**EMULATOR_DEFAULTS)
+    settings = {name: getattr(fresh, name) for name in _SETTINGS}
+    assert settings == {name: getattr(restored, name) for name in _SETTINGS}
