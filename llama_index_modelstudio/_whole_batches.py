@@ -5,8 +5,8 @@ rate limiter and events behave as its own per-``embed_batch_size`` batching make
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import llama_index.core.instrumentation as instrument
@@ -24,9 +24,6 @@ dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["WholeBatches"]
 
-Embed = Callable[[list[str]], list[Embedding]]
-AEmbed = Callable[[list[str]], Awaitable[list[Embedding]]]
-
 
 class WholeBatches:
     """Mixed into a LlamaIndex embedding class (``BaseEmbedding`` or ``MultiModalEmbedding``)."""
@@ -39,23 +36,46 @@ class WholeBatches:
 
         def to_payload(self) -> dict[str, Any]: ...
 
-    def _texts_whole(self, texts: list[str], embed: Embed) -> list[Embedding]:
-        """``texts`` through ``embed`` once, LlamaIndex's cache read and filled around it."""
-        missing, found = self._cached(texts)
-        try:
-            fresh = embed([texts[i] for i in missing])
-        except ModelStudioError as exc:
-            raise errors_at(exc, missing, found) from None
-        return self._merge(texts, missing, found, fresh)
+        def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]: ...
 
-    async def _atexts_whole(self, texts: list[str], embed: AEmbed) -> list[Embedding]:
-        """``_texts_whole`` on asyncio."""
-        missing, found = self._cached(texts)
-        try:
-            fresh = await embed([texts[i] for i in missing])
-        except ModelStudioError as exc:
-            raise errors_at(exc, missing, found) from None
-        return self._merge(texts, missing, found, fresh)
+        async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]: ...
+
+    def _batch_bar(self, asked: bool, total: int) -> AbstractContextManager[object]:
+        """A progress bar over one batch call's rows; the class's own, if it draws one."""
+        return nullcontext()
+
+    @dispatcher.span
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """All texts in one core call, whatever ``embed_batch_size``: the core already splits
+        them into requests, so an error's indices and partial results are positions in
+        ``texts``. LlamaIndex's cache is read and filled and its events are emitted per
+        ``embed_batch_size`` chunk, as its own batching does."""
+        with self._batch_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
+            missing, found = self._cached(texts)
+            try:
+                fresh = self._get_text_embeddings([texts[i] for i in missing])
+            except ModelStudioError as exc:
+                raise errors_at(exc, missing, found) from None
+            vectors = self._merge(texts, missing, found, fresh)
+            done(vectors)
+        return vectors
+
+    @dispatcher.span
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """``get_text_embedding_batch`` natively on asyncio, as one core call."""
+        with self._batch_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
+            missing, found = self._cached(texts)
+            try:
+                fresh = await self._aget_text_embeddings([texts[i] for i in missing])
+            except ModelStudioError as exc:
+                raise errors_at(exc, missing, found) from None
+            vectors = self._merge(texts, missing, found, fresh)
+            done(vectors)
+        return vectors
 
     def _cached(self, texts: list[str]) -> tuple[list[int], dict[int, Embedding]]:
         """Positions to embed, and the vectors LlamaIndex's ``embeddings_cache`` already has."""

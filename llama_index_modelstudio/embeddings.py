@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
 
-import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import ConfigDict, Field, PrivateAttr
 
@@ -34,8 +33,6 @@ from modelstudio_embeddings.adapting import (
 
 from ._keyless import KeylessRebuild
 from ._whole_batches import WholeBatches
-
-dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioEmbedding"]
 
@@ -169,28 +166,6 @@ class ModelStudioEmbedding(KeylessRebuild, WholeBatches, BaseEmbedding):
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await self._client.aembed_lists(texts, **self._options("document"))
 
-    @dispatcher.span
-    def get_text_embedding_batch(
-        self, texts: list[str], show_progress: bool = False, **kwargs: Any
-    ) -> list[Embedding]:
-        """All texts in one core call, whatever ``embed_batch_size``: the core already splits
-        them into requests, so an error's indices and partial results are positions in
-        ``texts``. LlamaIndex's events are emitted per ``embed_batch_size`` chunk as usual."""
-        with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
-            vectors = self._texts_whole(texts, self._get_text_embeddings)
-            done(vectors)
-        return vectors
-
-    @dispatcher.span
-    async def aget_text_embedding_batch(
-        self, texts: list[str], show_progress: bool = False, **kwargs: Any
-    ) -> list[Embedding]:
-        """``get_text_embedding_batch`` natively on asyncio, as one core call."""
-        with self._one_bar(show_progress, len(texts)), self._chunk_events(texts) as done:
-            vectors = await self._atexts_whole(texts, self._aget_text_embeddings)
-            done(vectors)
-        return vectors
-
     # --- ours -------------------------------------------------------------------------------
 
     @property
@@ -209,7 +184,9 @@ class ModelStudioEmbedding(KeylessRebuild, WholeBatches, BaseEmbedding):
         return {"show_progress": False, "progress": _batch_progress.get(), **options}
 
     @contextmanager
-    def _one_bar(self, asked: bool, total: int) -> Iterator[None]:
+    def _batch_bar(self, asked: bool, total: int) -> Iterator[None]:
+        """One per-row bar over the batch call (asked, or ``show_progress``), which its chunks'
+        core calls advance."""
         with progress_bar(asked or self.show_progress, total) as advance:
             token = _batch_progress.set(advance)
             try:

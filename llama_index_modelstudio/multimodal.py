@@ -6,7 +6,6 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any, Literal
 
-import llama_index.core.instrumentation as instrument
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
@@ -33,8 +32,6 @@ from modelstudio_embeddings.multimodal import DEFAULT_MULTIMODAL_MODEL, MULTIMOD
 from ._keyless import KeylessRebuild
 from ._whole_batches import WholeBatches
 from .embeddings import default_embed_batch_size
-
-dispatcher = instrument.get_dispatcher(__name__)  # type: ignore[attr-defined]
 
 __all__ = ["ModelStudioMultiModalEmbedding"]
 
@@ -163,27 +160,6 @@ class ModelStudioMultiModalEmbedding(KeylessRebuild, WholeBatches, MultiModalEmb
         return (await self._client.aembed(images)).tolist()  # type: ignore[no-any-return]
 
     # --- batches: one core call each, LlamaIndex's events per chunk ------------------------
-
-    @dispatcher.span
-    def get_text_embedding_batch(
-        self, texts: list[str], show_progress: bool = False, **kwargs: Any
-    ) -> list[Embedding]:
-        """All texts in one core call, whatever ``embed_batch_size``: an error's indices and
-        partial results are positions in ``texts``. ``show_progress`` draws nothing."""
-        with self._chunk_events(texts) as done:
-            vectors = self._texts_whole(texts, self._get_text_embeddings)
-            done(vectors)
-        return vectors
-
-    @dispatcher.span
-    async def aget_text_embedding_batch(
-        self, texts: list[str], show_progress: bool = False, **kwargs: Any
-    ) -> list[Embedding]:
-        """``get_text_embedding_batch`` natively on asyncio, as one core call."""
-        with self._chunk_events(texts) as done:
-            vectors = await self._atexts_whole(texts, self._aget_text_embeddings)
-            done(vectors)
-        return vectors
 
     def get_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False
