@@ -14,8 +14,8 @@ from langchain_modelstudio import ModelStudioMultimodalEmbeddings
 from modelstudio_embeddings.adapting import MULTIMODAL_SETTINGS
 from modelstudio_embeddings.multimodal import Image
 from modelstudio_emulator import Emulator
-from modelstudio_emulator.images import captioned_png
 from modelstudio_emulator.multimodal import image_vector
+from tests.pictures import write_pictures
 
 CAPTIONS = [f"a photo of item {i} on a table" for i in range(12)]
 
@@ -27,12 +27,7 @@ def embeddings(emulator: Emulator) -> ModelStudioMultimodalEmbeddings:
 
 
 def images(folder: Path) -> list[str]:
-    paths = []
-    for i, caption in enumerate(CAPTIONS):
-        path = folder / f"{i}.png"
-        path.write_bytes(captioned_png(caption))
-        paths.append(str(path))
-    return paths
+    return write_pictures(folder, CAPTIONS)
 
 
 async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path) -> None:

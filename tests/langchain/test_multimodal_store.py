@@ -13,17 +13,10 @@ from langchain_chroma import Chroma
 
 from langchain_modelstudio import ModelStudioMultimodalEmbeddings
 from modelstudio_emulator import Emulator
-from modelstudio_emulator.images import captioned_png
 from modelstudio_emulator.multimodal import MULTIMODAL_PATH
+from tests.pictures import SCENES, write_pictures
 
-CAPTIONS = [
-    "a red bicycle leaning on a wall",
-    "a white cat asleep on a sofa",
-    "a bowl of ramen with an egg",
-    "a lighthouse at dusk",
-    "snow on a mountain hut",
-    "a yellow taxi in the rain",
-]
+CAPTIONS = SCENES
 
 
 def store_of(emulator: Emulator, folder: Path) -> tuple[Chroma, list[str]]:
@@ -36,11 +29,7 @@ def store_of(emulator: Emulator, folder: Path) -> tuple[Chroma, list[str]]:
         embedding_function=model,
         client=chromadb.EphemeralClient(),
     )
-    paths = []
-    for i, caption in enumerate(CAPTIONS):
-        path = folder / f"picture-{i}.png"
-        path.write_bytes(captioned_png(caption))
-        paths.append(str(path))
+    paths = write_pictures(folder, CAPTIONS)
     store.add_images(uris=paths, metadatas=[{"picture": i} for i in range(len(paths))])
     return store, paths
 

@@ -18,8 +18,8 @@ from llama_index_modelstudio import ModelStudioMultiModalEmbedding
 from modelstudio_embeddings import ContentInspectionError
 from modelstudio_embeddings.adapting import MULTIMODAL_SETTINGS
 from modelstudio_emulator import Emulator
-from modelstudio_emulator.images import captioned_png
 from modelstudio_emulator.multimodal import MULTIMODAL_PATH, image_vector
+from tests.pictures import write_pictures
 
 CAPTIONS = [f"a photo of item {i} on a table" for i in range(30)]
 
@@ -31,12 +31,7 @@ def model_for(emulator: Emulator, **settings: Any) -> ModelStudioMultiModalEmbed
 
 
 def images(folder: Path) -> list[ImageType]:
-    paths: list[ImageType] = []
-    for i, caption in enumerate(CAPTIONS):
-        path = folder / f"{i}.png"
-        path.write_bytes(captioned_png(caption))
-        paths.append(str(path))
-    return paths
+    return [*write_pictures(folder, CAPTIONS)]
 
 
 async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path) -> None:
@@ -58,13 +53,8 @@ async def test_text_queries_find_their_images(emulator: Emulator, tmp_path: Path
 
 def blocked_in_second_chunk(folder: Path) -> list[ImageType]:
     """Seven captioned PNGs; the sixth (the second chunk of three) is refused by moderation."""
-    paths: list[ImageType] = []
-    for i in range(7):
-        caption = CAPTIONS[i] + (" [[BLOCKED]]" if i == 5 else "")
-        path = folder / f"chunked-{i}.png"
-        path.write_bytes(captioned_png(caption))
-        paths.append(str(path))
-    return paths
+    captions = [CAPTIONS[i] + (" [[BLOCKED]]" if i == 5 else "") for i in range(7)]
+    return [*write_pictures(folder, captions, stem="chunked")]
 
 
 def test_a_refused_image_is_named_by_its_position_in_the_callers_list_across_chunks(

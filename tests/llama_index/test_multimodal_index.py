@@ -12,17 +12,10 @@ from llama_index.core.schema import ImageDocument, ImageNode, TextNode
 
 from llama_index_modelstudio import ModelStudioMultiModalEmbedding
 from modelstudio_emulator import Emulator
-from modelstudio_emulator.images import captioned_png
 from modelstudio_emulator.multimodal import MULTIMODAL_PATH
+from tests.pictures import SCENES, write_pictures
 
-CAPTIONS = [
-    "a red bicycle leaning on a wall",
-    "a white cat asleep on a sofa",
-    "a bowl of ramen with an egg",
-    "a lighthouse at dusk",
-    "snow on a mountain hut",
-    "a yellow taxi in the rain",
-]
+CAPTIONS = SCENES
 TEXTS = ["Bicycles are serviced every spring.", "Ramen shops open at noon."]
 
 
@@ -32,22 +25,13 @@ def model_for(emulator: Emulator) -> ModelStudioMultiModalEmbedding:
     )
 
 
-def picture_files(folder: Path) -> list[str]:
-    paths = []
-    for i, caption in enumerate(CAPTIONS):
-        path = folder / f"picture-{i}.png"
-        path.write_bytes(captioned_png(caption))
-        paths.append(str(path))
-    return paths
-
-
 def test_text_to_image_retrieve_returns_the_image_of_each_caption(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     model = model_for(emulator)
     documents = [
         ImageDocument(image_path=path, metadata={"picture": i})
-        for i, path in enumerate(picture_files(tmp_path))
+        for i, path in enumerate(write_pictures(tmp_path, CAPTIONS))
     ]
     index = MultiModalVectorStoreIndex.from_documents(
         [*documents, *(TextNode(text=text) for text in TEXTS)],
@@ -73,7 +57,7 @@ async def test_async_index_and_retrieval_return_the_image_of_each_caption(
     model = model_for(emulator)
     nodes = [
         ImageNode(image_path=path, metadata={"picture": i})
-        for i, path in enumerate(picture_files(tmp_path))
+        for i, path in enumerate(write_pictures(tmp_path, CAPTIONS))
     ]
     index = MultiModalVectorStoreIndex(
         nodes=[*nodes, TextNode(text=TEXTS[0])],
