@@ -56,3 +56,15 @@ def test_image_benchmark_checks_every_vector_of_every_contender() -> None:
         # which the emulator gives it: every contender, ours and peers, gets every row right.
         assert cells[8] == "all rows", cells
     assert "Scenario A: no limits: ours" in done.stdout
+
+
+def test_the_limits_simulation_runs_the_librarys_own_pacing_on_a_fake_clock() -> None:
+    """``benchmarks.limits_sim`` drives the real budget functions against the emulator's rate
+    limiter: every request is answered in the end, and a lone client with defaults learns a
+    pace near the limit (its figures are a tuning aid, checked against ``benchmarks.limits``)."""
+    from benchmarks.limits_sim import Trial
+
+    share, refused = Trial(clients=1, each=120, seed=0).run()
+    assert 0.5 < share < 1.2 and refused < 0.5
+    share, _ = Trial(clients=4, each=10, seed=1).run()
+    assert share > 0.2, "four clients finish their work"
