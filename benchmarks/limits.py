@@ -12,9 +12,9 @@ limiter alone (``rate_limit=False``: the library before the governor); and langc
 LlamaIndex OpenAILike where installed (``make bench-limits``).
 ``--parallel N`` runs N contenders at once, each against its own emulator.
 
-Scenario "shared account": four processes on one machine embed a quarter of the chunks each
-against the same account: with one ``FileBudget``, each told the whole limit with its own
-budget, and default clients that know nothing of each other.
+Scenario "shared account": four processes (``--processes N``) on one machine embed an equal part
+of the chunks each against the same account: with one ``FileBudget``, each told the whole limit
+with its own budget, and default clients that know nothing of each other.
 """
 
 from __future__ import annotations
@@ -216,19 +216,21 @@ def _worker(
     results.put("")
 
 
-def shared_account(emulator: EmulatorProcess, texts: list[str], mode: str) -> Result:
+def shared_account(
+    emulator: EmulatorProcess, texts: list[str], mode: str, processes: int = 4
+) -> Result:
     configure(emulator)
     shared, told = SHARED_MODES[mode]
-    quarters = [texts[i::4] for i in range(4)]
+    parts = [texts[i::processes] for i in range(processes)]
     with tempfile.TemporaryDirectory() as folder:
         budget = os.path.join(folder, "account.budget") if shared else None
         context = multiprocessing.get_context("spawn")
-        ready, results = context.Barrier(5), context.Queue()
+        ready, results = context.Barrier(processes + 1), context.Queue()
         workers = [
             context.Process(
                 target=_worker, args=(emulator.base_url, budget, told, q, ready, results)
             )
-            for q in quarters
+            for q in parts
         ]
         for worker in workers:
             worker.start()
@@ -241,12 +243,12 @@ def shared_account(emulator: EmulatorProcess, texts: list[str], mode: str) -> Re
     stats = emulator.control("/_emulator/stats")
     failures = [f for f in failed if f]
     return Result(
-        f"4 processes, {mode}",
+        f"{processes} processes, {mode}",
         seconds,
         int(stats.get("tokens_accepted", 0)),
         int(stats["requests"]),
         int(stats["responses_by_status"].get("429", 0)),
-        f"{len(failures)} of 4 calls: {failures[0]}" if failures else "",
+        f"{len(failures)} of {processes} calls: {failures[0]}" if failures else "",
     )
 
 
@@ -282,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument(
+        "--processes", type=int, default=4, help="processes of the shared-account scenario"
+    )
+    parser.add_argument(
         "--parallel",
         type=int,
         default=1,
@@ -307,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.rows} chunks of about 500 tokens (tokens bind first: 40 rows/s)\n")
         print(table(results), flush=True)
         if not args.skip_shared:
-            shared = [shared_account(emulator, texts, mode) for mode in SHARED_MODES]
-            print(f"\nScenario shared account: {args.rows} chunks over 4 processes\n")
+            n = args.processes
+            shared = [shared_account(emulator, texts, mode, n) for mode in SHARED_MODES]
+            print(f"\nScenario shared account: {args.rows} chunks over {n} processes\n")
             print(table(shared))
     finally:
         emulator.stop()
