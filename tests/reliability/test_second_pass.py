@@ -43,19 +43,42 @@ def expected(emulator: Emulator, texts: list[str], **kwargs: object) -> np.ndarr
 
 @pytest.fixture
 def sigint_after() -> Iterator[Callable[[float], None]]:
-    """Deliver a real SIGINT to the main thread after some seconds (as Ctrl-C does)."""
-    timers: list[threading.Timer] = []
+    """Deliver a real SIGINT to the main thread after some seconds (as Ctrl-C does), and again
+    every 0.2 s until the main thread has raised its ``KeyboardInterrupt``: a signal that lands
+    just before the main thread blocks in a lock's wait is noted but does not wake it, and a
+    test waiting for it would hang (seen once on a loaded machine)."""
+    waiting: list[threading.Event] = []  # one per scheduled interrupt not yet raised
+    stop = threading.Event()
+
+    def interrupt(signum: int, frame: object) -> None:
+        while waiting:
+            waiting.pop().set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    main = threading.main_thread().ident
+    assert main is not None
+    senders: list[threading.Thread] = []
+
+    def send(seconds: float, handled: threading.Event) -> None:
+        if stop.wait(seconds):
+            return
+        while not handled.is_set() and not stop.is_set():
+            signal.pthread_kill(main, signal.SIGINT)
+            handled.wait(0.2)
 
     def schedule(seconds: float) -> None:
-        main = threading.main_thread().ident
-        assert main is not None
-        timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
-        timers.append(timer)
-        timer.start()
+        handled = threading.Event()
+        waiting.append(handled)
+        sender = threading.Thread(target=send, args=(seconds, handled), daemon=True)
+        senders.append(sender)
+        sender.start()
 
     yield schedule
-    for timer in timers:
-        timer.cancel()
+    stop.set()
+    for sender in senders:
+        sender.join()
+    signal.signal(signal.SIGINT, previous)
 
 
 # --- 1, 2: indices and partial results are the caller's -------------------------------------
