@@ -24,7 +24,8 @@ import argparse
 import heapq
 import random
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import cast
 
 from modelstudio_embeddings import RateLimit
 from modelstudio_embeddings.core.budget_state import (
@@ -37,11 +38,11 @@ from modelstudio_embeddings.core.budget_state import (
 )
 from modelstudio_emulator.limits import ALL_MODELS, RateLimiter, RateLimitSpec
 
+from .limits import RPM, TPM
+
 TOKENS = 5000.0  # 10 chunks of 500 tokens a request
-TOKENS_PER_SECOND = 20_000.0  # the binding limit: 1.2M tokens a minute
 SCENARIOS = ((1, 120), (1, 2000), (2, 60), (4, 30), (4, 60), (4, 500), (8, 15))
 """(clients, requests each): 4 x 30 is ``benchmarks.limits``' short shared job (1,200 chunks)."""
-KINDS: dict[str, ThrottleKind] = {"requests": "requests", "tokens": "tokens", "burst": "burst"}
 
 
 @dataclass
@@ -63,13 +64,12 @@ class Trial:
     clients: int
     each: int
     seed: int
-    told: RateLimit = field(default_factory=RateLimit)
 
     def run(self) -> tuple[float, float]:
         """The share of the binding limit reached and the share of requests refused."""
         rnd = random.Random(self.seed)
         now = [0.0]
-        spec = RateLimitSpec(requests_per_minute=1800, tokens_per_minute=1_200_000, burst=True)
+        spec = RateLimitSpec(requests_per_minute=RPM, tokens_per_minute=TPM, burst=True)
         service = RateLimiter({ALL_MODELS: spec}, lambda: now[0])
         clients = [Client(self.each) for _ in range(self.clients)]
         events: list[tuple[float, int, str, int]] = []
@@ -90,16 +90,14 @@ class Trial:
                 if client.left <= 0 or client.in_flight >= int(client.bound):
                     continue
                 if client.state is None:
-                    client.state = new_state(self.told, t)
+                    client.state = new_state(RateLimit(), t)  # defaults: nothing told
                 wait = take(client.state, t, 1, TOKENS)
                 if wait > 0:
                     at(t + wait, "send", index)
                     continue
-                client.left, client.in_flight, sent = (
-                    client.left - 1,
-                    client.in_flight + 1,
-                    sent + 1,
-                )
+                client.left -= 1
+                client.in_flight += 1
+                sent += 1
                 kind = service.admit("text-embedding-v4", int(TOKENS))
                 at(t + rnd.uniform(0.05, 0.15), kind or "answer", index)
                 at(t, "send", index)
@@ -115,14 +113,15 @@ class Trial:
                 at(t, "send", index)
                 continue
             refused += 1
-            throttled(client.state, t, KINDS[what], TOKENS if what == "tokens" else 1.0)
+            refusal = cast(ThrottleKind, what)  # the emulator's refusal: requests, tokens, burst
+            throttled(client.state, t, refusal, TOKENS if what == "tokens" else 1.0)
             settle(client.state, t, 0.0, 0.0)
             if t - client.cut_at > 1.0:
                 client.bound, client.cut_at = max(1.0, client.bound / 2), t
             client.left += 1
             at(t + rnd.uniform(0.25, 0.5), "send", index)
         seconds = max(c.done for c in clients)
-        return accepted * TOKENS / seconds / TOKENS_PER_SECOND, refused / sent
+        return accepted * TOKENS / seconds / (TPM / 60), refused / sent
 
 
 def summary(clients: int, each: int, seeds: int) -> str:
