@@ -50,19 +50,34 @@ RAMP_STEP = 0.05
 RECOVERY = 0.02
 """Level regained per second after a cut (additive increase)."""
 CUT = 0.7
-"""A level after a request or token 429 (multiplicative decrease)."""
+"""A level after a request or token 429 (multiplicative decrease); a learned limit re-learned
+at a 429 keeps at least this share of its pace."""
 BURST_CUT = 0.5
 """The request level after a burst 429."""
 SAME_EVENT = 1.0
 """Seconds after a cut in which more 429s of that kind are the same event (sent before it)."""
 LEARNED_MARGIN = 0.85
 """A learned limit is this share of the rate the service accepted when it said no."""
-PROBE_AFTER = 10.0
+PROBE_AFTER = 2.0
 """Quiet seconds at full level before a learned limit is probed upwards."""
 PROBE_RATE = 0.01
-"""Share of a learned limit added per second while probing."""
+"""Share of a learned limit added per second while probing, at least."""
+PROBE_REQUESTS = 0.1
+"""Requests a second added to a learned limit per second while probing, at least (to a token
+limit: as many tokens as a recent request held). The same for every client of an account,
+small share or large, so the shares of clients that do not know of each other converge as
+TCP flows' do (additive increase), and a client whose neighbours finished takes their share
+within seconds, not minutes."""
 OBSERVED_SECONDS = 1.0
-"""The window the accepted rate is measured over (the service checks its limits per second)."""
+"""The shortest window the accepted rate is measured over (the service checks per second)."""
+OBSERVED_ANSWERS = 3.0
+"""A learned limit's window holds this many answers at its pace (up to ``OBSERVED_LONGEST``):
+a client paced at one answer a second would read 0, 1 or 2 in one second by chance alone."""
+OBSERVED_LONGEST = 5.0
+"""The longest window the accepted rate is measured over."""
+SERVICE_BUCKET_SECONDS = 1.0
+"""The service's buckets hold a second's worth: after a second idle it accepts that much more
+than its limit at once, which a first lesson must not take for the limit."""
 REFINE_SECONDS = 2.0
 """After a first lesson, the answers of this long may raise it: a flood's first 429s can come
 back before the accepted answers sent with them."""
@@ -118,8 +133,15 @@ class Bucket:
     learned_at: float = -math.inf
     """When a limit not told was first learned (the answers of ``REFINE_SECONDS`` after may
     raise it)."""
+    unit: float = 0.0
+    """What an accepted request held of this bucket lately (a running mean; 1 for requests)."""
+    busy_from: float = 0.0
+    """When the traffic that drew the first 429 began (a second idle before a limit is learned
+    starts it afresh: the service's bucket is full again)."""
+    busy_total: float = 0.0
+    """Accepted since ``busy_from``."""
     accepted: list[list[float]] = field(default_factory=list)
-    """``[time, amount]`` of the answers accepted in the last ``OBSERVED_SECONDS``."""
+    """``[time, amount]`` of the answers accepted in the last ``window()`` seconds."""
 
     def rate(self) -> float:
         assert self.limit is not None
@@ -128,13 +150,21 @@ class Bucket:
     def capacity(self) -> float:
         return max(self.floor, self.rate() * BUCKET_SECONDS)
 
-    def observed(self, now: float) -> float:
-        """Accepted per second lately: the answers of the last ``OBSERVED_SECONDS``."""
+    def observed(self, now: float, window: float = OBSERVED_SECONDS) -> float:
+        """Accepted per second lately: the answers of the last ``window`` seconds."""
         self._forget(now)
-        return sum(amount for _, amount in self.accepted) / OBSERVED_SECONDS
+        return sum(amount for at, amount in self.accepted if at > now - window) / window
+
+    def window(self) -> float:
+        """The window to read the accepted rate over: a second, or long enough to hold
+        ``OBSERVED_ANSWERS`` answers at a learned pace (up to ``OBSERVED_LONGEST``)."""
+        if self.limit is None or self.told:
+            return OBSERVED_SECONDS
+        seconds = OBSERVED_ANSWERS * self.unit / self.rate()
+        return min(OBSERVED_LONGEST, max(OBSERVED_SECONDS, seconds))
 
     def _forget(self, now: float) -> None:
-        horizon = now - OBSERVED_SECONDS
+        horizon = now - self.window()
         while self.accepted and self.accepted[0][0] <= horizon:
             self.accepted.pop(0)
 
@@ -155,8 +185,9 @@ def new_state(limit: RateLimit, now: float) -> BudgetState:
     requests = Bucket(
         None if rpm is None else rpm / 60, rpm is not None, RAMP_START, True, 1.0, floor=1.0
     )
-    requests.ramp_from = now
+    requests.ramp_from = requests.busy_from = now
     tokens = Bucket(None if tpm is None else tpm / 60, tpm is not None, 1.0, False, 0.0)
+    tokens.busy_from = now
     if tokens.limit is not None:
         tokens.content = tokens.capacity()
     return BudgetState(requests, tokens, now)
@@ -168,6 +199,8 @@ def _advance(state: BudgetState, now: float) -> None:
     state.updated = max(before, now)
     for bucket in (state.requests, state.tokens):
         if bucket.limit is None:
+            if elapsed > SERVICE_BUCKET_SECONDS:  # idle: the service's bucket is full again
+                bucket.busy_from, bucket.busy_total = now, 0.0
             continue
         if bucket.slow_start:
             # Never under one request a second: burst protection lets that through from idle.
@@ -178,17 +211,21 @@ def _advance(state: BudgetState, now: float) -> None:
         elif bucket.level < 1.0:
             bucket.level = min(1.0, bucket.level + RECOVERY * elapsed)
         elif not bucket.told and now - bucket.cut_at > PROBE_AFTER:
-            bucket.limit *= 1 + PROBE_RATE * elapsed
+            bucket.limit += max(PROBE_RATE * bucket.limit, PROBE_REQUESTS * bucket.unit) * elapsed
         bucket.content = min(bucket.capacity(), bucket.content + bucket.rate() * elapsed)
 
 
 def _count(bucket: Bucket, now: float, amount: float) -> None:
     """Count an accepted answer in the observed rate; while a first lesson is fresh, let the
-    rate the service accepted raise it (never above what was observed)."""
+    rate the service accepted since the traffic began raise it, less the second's worth its
+    bucket held at the start (a flood from idle is accepted at twice the limit at first)."""
     bucket._forget(now)
     bucket.accepted.append([now, amount])
+    bucket.busy_total += amount
+    bucket.unit = amount if bucket.unit <= 0 else bucket.unit + 0.2 * (amount - bucket.unit)
     if bucket.limit is not None and not bucket.told and now - bucket.learned_at < REFINE_SECONDS:
-        bucket.limit = max(bucket.limit, bucket.observed(now) * LEARNED_MARGIN)
+        busy = now - bucket.busy_from + SERVICE_BUCKET_SECONDS
+        bucket.limit = max(bucket.limit, bucket.busy_total / busy * LEARNED_MARGIN)
 
 
 def take(state: BudgetState, now: float, requests: float, tokens: float) -> float:
@@ -237,9 +274,9 @@ def throttled(
         return None
     unit = "tokens" if bucket is state.tokens else "requests"
     if not bucket.told and kind != "burst":
-        # Learning: the service accepted about its limit in the last second; pace a little
-        # under that, and probe upwards only after a quiet spell.
-        accepted = bucket.observed(now)
+        # Learning: the service accepted about its limit lately; pace a little under that,
+        # and probe upwards only after a quiet spell.
+        accepted = bucket.observed(now, bucket.window())
         if bucket.limit is None:
             # With nothing accepted lately (a lone 429, a scripted one, or the first answers
             # of a flood) there is nothing to learn from: learn at the next 429.
@@ -250,7 +287,10 @@ def throttled(
             bucket.level = 1.0
             what = f"learned {bucket.limit:.4g} {unit}/s from the first 429s"
         elif accepted > 0:
-            bucket.limit = min(bucket.rate(), accepted) * LEARNED_MARGIN
+            # At most a little under the rate accepted, and no deeper a cut than a told
+            # limit's: one answer more or less in a window must not halve a small share.
+            pace = bucket.rate()
+            bucket.limit = max(min(pace, accepted) * LEARNED_MARGIN, pace * CUT)
             bucket.level = 1.0
             what = f"re-learned {bucket.limit:.4g} {unit}/s"
         else:

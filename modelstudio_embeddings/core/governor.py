@@ -14,9 +14,11 @@ it used. Each bucket is paced at a *level* of its limit, moved as TCP moves its 
 - a limit not told is learned, on any host (the service's own, a gateway, a proxy): no pacing
   until its first 429, then a little under the rate the service accepted in the second
   before (refined by the answers of the next two seconds, which a 429 may have overtaken);
-  each later 429 re-learns it from the rate accepted, or, with nothing accepted, cuts the
-  pace further, down to a fraction of a request a second; it is probed upwards slowly after
-  a quiet spell.
+  each later 429 re-learns it from the rate accepted (over a window of a few answers at the
+  pace), or, with nothing accepted, cuts the pace further, down to a fraction of a request a
+  second; after two quiet seconds it is probed upwards by the same step in requests for every
+  client (additive, so clients that share an account without knowing it converge to fair
+  shares).
 
 The state is plain data advanced by pure functions, so it can live in this process
 (``LocalBudget``), in a file shared by the processes of one machine (``FileBudget``), or in a

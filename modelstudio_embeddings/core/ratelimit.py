@@ -29,7 +29,7 @@ class RateLimit:
     """The account's limits for one model: requests and tokens per minute.
 
     A field left None is learned from the service's 429s (the client then paces at the rate
-    that drew the last one, and probes upwards slowly). ``RateLimit()`` learns both.
+    that drew the last one, and probes upwards after a quiet spell). ``RateLimit()`` learns both.
     """
 
     requests_per_minute: float | None = None
