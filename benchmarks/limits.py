@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument(
+        "--shared",
+        default="",
+        help="run only the shared-account modes whose name has one of these (a,b), e.g. default",
+    )
+    parser.add_argument(
         "--processes", type=int, default=4, help="processes of the shared-account scenario"
     )
     parser.add_argument(
@@ -313,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(results), flush=True)
         if not args.skip_shared:
             n = args.processes
-            shared = [shared_account(emulator, texts, mode, n) for mode in SHARED_MODES]
+            modes = [m for m in SHARED_MODES if any(w in m for w in args.shared.split(","))]
+            shared = [shared_account(emulator, texts, mode, n) for mode in modes]
             print(f"\nScenario shared account: {args.rows} chunks over {n} processes\n")
             print(table(shared))
     finally:

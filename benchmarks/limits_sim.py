@@ -12,10 +12,12 @@ under a second and reports the median and the 10th percentile of the share of th
 reached, and the median share of requests refused.
 
 It models neither the SDK, the threads nor the CPU, so check a change with ``benchmarks.limits``.
-Calibrated against it on 2026-12-07 (this model, then the real runs): one client, 1,200 chunks:
-93%, 7% refused (real 98-99%, 6-8%); 20,000 chunks: 94%, 1% (real 97%, 1.3%); four processes,
-20,000 chunks: 95%, 6% (real 95%, 6%); 1,200 chunks: median 80%, tenth percentile 76% (real
-63% to 84% in six runs).
+Calibrated against it on 2026-12-07, after additive probing (this model, then the real runs):
+one client, 1,200 chunks: 96%, 5.9% refused (real 97-100%, 5.5-7%); 20,000 chunks: 98%, 1.9%
+(real 99%, 2.3-2.6%); four processes, 20,000 chunks: 100%, 18% (real 99%, 20%); 1,200
+chunks: median 94%, tenth percentile 84% (real 80% to 96% in five runs); two processes, 1,200
+chunks: median 89% (real 91% to 98% in three). Before it (multiplicative probing after ten
+quiet seconds) four processes on 1,200 chunks read median 80% here, 63% to 84% for real.
 """
 
 from __future__ import annotations
