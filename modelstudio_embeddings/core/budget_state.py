@@ -150,10 +150,10 @@ class Bucket:
     def capacity(self) -> float:
         return max(self.floor, self.rate() * BUCKET_SECONDS)
 
-    def observed(self, now: float, window: float = OBSERVED_SECONDS) -> float:
-        """Accepted per second lately: the answers of the last ``window`` seconds."""
+    def observed(self, now: float) -> float:
+        """Accepted per second lately: the answers of the last ``window()`` seconds."""
         self._forget(now)
-        return sum(amount for at, amount in self.accepted if at > now - window) / window
+        return sum(amount for _, amount in self.accepted) / self.window()
 
     def window(self) -> float:
         """The window to read the accepted rate over: a second, or long enough to hold
@@ -276,7 +276,7 @@ def throttled(
     if not bucket.told and kind != "burst":
         # Learning: the service accepted about its limit lately; pace a little under that,
         # and probe upwards only after a quiet spell.
-        accepted = bucket.observed(now, bucket.window())
+        accepted = bucket.observed(now)
         if bucket.limit is None:
             # With nothing accepted lately (a lone 429, a scripted one, or the first answers
             # of a flood) there is nothing to learn from: learn at the next 429.
